@@ -1,0 +1,16 @@
+"""csn_plugin: Channel-Separated Convolutional Networks and SEVNet for
+MMAction2.
+
+Importing the package (directly or through a config's ``custom_imports``)
+fixes the PyPI stack where it needs it and registers the plugin's backbones
+into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
+MMAction2's built-in class of the same name.
+"""
+from .compat import patch_stack
+from .version import __version__
+
+patch_stack()
+
+from . import models  # noqa: E402,F401  (registers the backbones)
+
+__all__ = ['__version__', 'models']

@@ -1,0 +1,13 @@
+"""Fixes for the OpenMMLab stack as it installs from PyPI today.
+
+``patch_stack()`` runs once when ``csn_plugin`` is imported, before
+``mmaction.models`` is imported.
+"""
+from .drn import install_drn_placeholder
+
+__all__ = ['patch_stack']
+
+
+def patch_stack():
+    """Apply every fix; safe to call more than once."""
+    install_drn_placeholder()

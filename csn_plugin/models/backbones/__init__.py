@@ -1,0 +1,4 @@
+from .factorized_resnet3d import FactorizedResNet3d
+from .resnet3d_csn import ResNet3dCSN
+
+__all__ = ['FactorizedResNet3d', 'ResNet3dCSN']

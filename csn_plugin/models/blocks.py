@@ -1,0 +1,127 @@
+"""Residual blocks of 3D ResNets: basic ("simple") and bottleneck.
+
+A block owns its 1x1x1 convs and the residual; the 3x3x3 position is built by
+a conv builder from :mod:`csn_plugin.models.conv_builders`, so each block
+serves the dense, group, ip and ir designs alike. Attribute names (``conv1``,
+``conv2``, ``conv3``, ``downsample``) follow MMAction2's so that published
+checkpoints load.
+"""
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+
+from .conv_builders import conv_unit
+
+
+class ResidualBlock3d(BaseModule):
+    """Common forward of the blocks: ``act(body(x) + shortcut(x))``.
+
+    Args:
+        downsample (nn.Module | None): Projection shortcut, if any.
+        act_cfg (dict): Activation after the residual sum.
+        with_cp (bool): Recompute the block body in the backward pass
+            (gradient checkpointing) to save memory.
+    """
+
+    expansion = 1
+
+    def __init__(self, downsample=None, act_cfg=dict(type='ReLU'),
+                 with_cp=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.downsample = downsample
+        self.with_cp = with_cp
+        self.relu = build_activation_layer(act_cfg)
+
+    def body(self, x):
+        raise NotImplementedError
+
+    @property
+    def last_norm(self):
+        """Norm layer before the residual sum (zero-init target)."""
+        raise NotImplementedError
+
+    def forward(self, x):
+
+        def residual(x):
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.body(x) + identity
+
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(residual, x, use_reentrant=False)
+        else:
+            out = residual(x)
+        return self.relu(out)
+
+
+class BasicBlock3d(ResidualBlock3d):
+    """ResNet3D-simple block: two 3x3x3 convs, each built by ``conv_builder``.
+
+    Args:
+        inplanes (int): Input channels.
+        planes (int): Output channels.
+        conv_builder (callable): Builds a 3x3x3 position, see
+            :class:`~csn_plugin.models.conv_builders.ConvBuilder`.
+        stride (tuple[int]): (t, h, w) stride of the first 3x3x3 conv.
+        dilation (int): Dilation of the 3x3x3 convs.
+        downsample (nn.Module | None): Projection shortcut.
+        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
+        with_cp (bool): Gradient checkpointing.
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, conv_builder, stride=(1, 1, 1),
+                 dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
+                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
+                 with_cp=False, init_cfg=None):
+        super().__init__(downsample, act_cfg, with_cp, init_cfg)
+        self.conv1 = conv_builder(inplanes, planes, stride, dilation,
+                                  conv_cfg, norm_cfg, act_cfg)
+        self.conv2 = conv_builder(planes, planes, 1, dilation, conv_cfg,
+                                  norm_cfg, None)
+
+    def body(self, x):
+        return self.conv2(self.conv1(x))
+
+    @property
+    def last_norm(self):
+        return self.conv2.last_norm
+
+
+class Bottleneck3d(ResidualBlock3d):
+    """ResNet3D-bottleneck block: 1x1x1, 3x3x3 (by ``conv_builder``), 1x1x1.
+
+    The stride sits on the 3x3x3 conv ("pytorch" style), as in CSN.
+
+    Args:
+        inplanes (int): Input channels.
+        planes (int): Width of the block; it outputs ``planes * 4``.
+        conv_builder (callable): Builds the 3x3x3 position.
+        stride (tuple[int]): (t, h, w) stride of the 3x3x3 conv.
+        dilation (int): Dilation of the 3x3x3 conv.
+        downsample (nn.Module | None): Projection shortcut.
+        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
+        with_cp (bool): Gradient checkpointing.
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, conv_builder, stride=(1, 1, 1),
+                 dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
+                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
+                 with_cp=False, init_cfg=None):
+        super().__init__(downsample, act_cfg, with_cp, init_cfg)
+        self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, conv_cfg,
+                               norm_cfg, act_cfg)
+        self.conv2 = conv_builder(planes, planes, stride, dilation, conv_cfg,
+                                  norm_cfg, act_cfg)
+        self.conv3 = conv_unit(planes, planes * self.expansion, 1, 1, 1, 1,
+                               conv_cfg, norm_cfg, None)
+
+    def body(self, x):
+        return self.conv3(self.conv2(self.conv1(x)))
+
+    @property
+    def last_norm(self):
+        return self.conv3.bn

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create (or reuse) a virtual environment and install csn_plugin into it.
+#   VENV  where the environment lives (default: .venv in the repository)
+#   EXTRAS  pip extras to install (default: tests,benchmarks)
+# torch is pinned to 2.13.0 first: on machines that carry its CPU wheel that
+# is the file pip takes; unpinned, pip would pull a CUDA build of several GB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+EXTRAS=${EXTRAS:-tests,benchmarks}
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+"$PY" -m pip install -q --upgrade 'pip>=23' 2>&1 | grep -v "is ignored" || true
+"$PY" -m pip install -q 'torch==2.13.0' 2>&1 | grep -v "is ignored" || true
+# A regular (non-editable) install: it carries csn_plugin/.mim for `mim`.
+"$PY" -m pip install -q ".[$EXTRAS]" 2>&1 | grep -v "is ignored" || true
+"$PY" -c "import csn_plugin, torch, mmaction; print('csn_plugin', csn_plugin.__version__, '| torch', torch.__version__, '| mmaction2', mmaction.__version__)"

@@ -1,0 +1,80 @@
+"""Install csn_plugin.
+
+A plain ``pip install .`` also copies ``configs/`` and ``tools/`` into
+``csn_plugin/.mim/`` so that ``mim train/test csn_plugin ...`` find them, as
+they do for OpenMMLab packages. PEP 660 editable installs have no ``.mim``;
+use a regular install.
+"""
+import os
+import os.path as osp
+import shutil
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = osp.dirname(osp.abspath(__file__))
+MIM_PARTS = ('configs', 'tools')
+
+
+def read_version():
+    scope = {}
+    with open(osp.join(HERE, 'csn_plugin', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+class BuildPyWithMim(build_py):
+    """build_py that ships ``configs/`` and ``tools/`` as ``csn_plugin/.mim``."""
+
+    def run(self):
+        super().run()
+        mim_dir = osp.join(self.build_lib, 'csn_plugin', '.mim')
+        for part in MIM_PARTS:
+            dst = osp.join(mim_dir, part)
+            if osp.isdir(dst):
+                shutil.rmtree(dst)
+            shutil.copytree(
+                osp.join(HERE, part), dst,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+
+
+INSTALL_REQUIRES = [
+    'torch>=2.1',
+    'mmengine==0.10.7',
+    'mmcv-lite>=2.0.0rc4,<2.2.0',  # mmaction2 1.2.0 asserts mmcv < 2.2.0
+    'mmaction2==1.2.0',
+    'decord==0.6.0',
+    'opencv-python',
+    'numpy',
+    'tqdm',
+    # mmaction2 1.2.0 imports it without declaring it.
+    'importlib_metadata',
+    # openmim 0.3.9 imports pkg_resources, which setuptools 81 removed.
+    'openmim==0.3.9',
+    'setuptools>=64,<81',
+    # openxlab (openmim -> opendatalab -> openxlab) >= 0.0.12 pins old
+    # setuptools/requests/rich and would downgrade them.
+    'openxlab==0.0.11',
+]
+
+EXTRAS_REQUIRE = {
+    'tests': ['pytest>=7', 'pytest-timeout'],
+    'benchmarks': ['psutil'],
+}
+
+setup(
+    name='csn_plugin',
+    version=read_version(),
+    description='Channel-Separated Convolutional Networks (CSN) and SEVNet '
+    'for MMAction2',
+    long_description=open(osp.join(HERE, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.9',
+    packages=find_packages(include=['csn_plugin', 'csn_plugin.*']),
+    include_package_data=False,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    cmdclass={'build_py': BuildPyWithMim},
+    zip_safe=False,
+)
