@@ -20,6 +20,7 @@ import warnings
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import ConvModule
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init
@@ -29,6 +30,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...registry import MODELS
 from ..blocks import BasicBlock3d, Bottleneck3d
 from ..conv_builders import conv_unit, get_conv_builder
+from ..fold_bn import fold_conv_bn
 
 
 @MODELS.register_module()
@@ -87,6 +89,20 @@ class FactorizedResNet3d(BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block when
             training from scratch. Defaults to True.
+        memory_format (str): Layout the backbone computes in:
+            ``'channels_last_3d'`` (NTHWC in memory; several times faster for
+            the depthwise 3x3x3 convs on CPU, where oneDNN takes that layout)
+            or ``'contiguous'`` (NCTHW, PyTorch's default). Inputs are
+            converted on entry and outputs returned contiguous, so heads and
+            checkpoints see the usual layout either way. Defaults to
+            ``'channels_last_3d'``.
+        efficient_conv_bn_eval (bool): Fold each eval-mode BatchNorm into its
+            conv on the fly (mmcv's ``ConvModule`` option, after "Tune-Mode
+            ConvBN Blocks For Efficient Transfer Learning",
+            arXiv:2305.11624): the conv runs with ``W * s`` and a bias, and
+            the BN pass over the feature map is skipped. Same outputs and
+            gradients up to float rounding; it acts in validation and testing
+            and while training with ``norm_eval``. Defaults to True.
         init_cfg (dict | list[dict], optional): mmengine init config; not
             together with ``pretrained``.
     """
@@ -99,6 +115,12 @@ class FactorizedResNet3d(BaseModule):
         50: (Bottleneck3d, (3, 4, 6, 3)),
         101: (Bottleneck3d, (3, 4, 23, 3)),
         152: (Bottleneck3d, (3, 8, 36, 3)),
+    }
+
+    #: ``memory_format`` argument -> torch memory format
+    memory_formats = {
+        'channels_last_3d': torch.channels_last_3d,
+        'contiguous': torch.contiguous_format,
     }
 
     def __init__(self,
@@ -130,6 +152,8 @@ class FactorizedResNet3d(BaseModule):
                  bn_frozen=False,
                  with_cp=False,
                  zero_init_residual=True,
+                 memory_format='channels_last_3d',
+                 efficient_conv_bn_eval=True,
                  init_cfg=None):
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give either `pretrained` or `init_cfg`, not both')
@@ -156,6 +180,10 @@ class FactorizedResNet3d(BaseModule):
         if max(out_indices) >= num_stages:
             raise ValueError(f'out_indices {tuple(out_indices)} must be '
                              f'below num_stages={num_stages}')
+        if memory_format not in self.memory_formats:
+            raise ValueError(f'memory_format must be one of '
+                             f'{sorted(self.memory_formats)}, but got '
+                             f'{memory_format!r}')
         if norm_eval is None:
             norm_eval = bn_frozen
         elif bn_frozen and not norm_eval:
@@ -183,6 +211,9 @@ class FactorizedResNet3d(BaseModule):
         self.norm_eval = norm_eval
         self.bn_frozen = bn_frozen
         self.zero_init_residual = zero_init_residual
+        self.memory_format = memory_format
+        self.efficient_conv_bn_eval = efficient_conv_bn_eval
+        self.deploy = False
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks)[:num_stages]
@@ -217,10 +248,11 @@ class FactorizedResNet3d(BaseModule):
             inplanes = planes * self.block.expansion
         self.feat_dim = inplanes
 
-        if bn_frozen:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.requires_grad_(False)
+        for m in self.modules():
+            if bn_frozen and isinstance(m, _BatchNorm):
+                m.requires_grad_(False)
+            if isinstance(m, ConvModule):
+                m.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):
@@ -316,17 +348,51 @@ class FactorizedResNet3d(BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = self.conv1(x)
+        x = x.contiguous(memory_format=self.memory_formats[self.memory_format])
+        x = _run_stage(self.conv1, x, self.conv1.conv.stride[0])
         if self.with_pool1:
             x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
+            x = _run_stage(getattr(self, name), x, self.temporal_strides[i])
             if i == 0 and self.with_pool2:
                 x = self.pool2(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into the conv before it, in place.
+
+        For inference: the folded backbone computes what the eval-mode one
+        did (up to float rounding) without the BN passes. It cannot train
+        again, and its state dict would not be in MMAction2's layout, so
+        afterwards ``train(True)``, ``state_dict()`` and ``load_state_dict()``
+        raise. Save or load checkpoints before switching. Calling it twice is
+        a no-op.
+        """
+        if self.deploy:
+            return
+        for m in self.modules():
+            if isinstance(m, ConvModule):
+                fold_conv_bn(m)
+        self.deploy = True
+        self.eval()
+
+    def _check_not_deployed(self, action):
+        if self.deploy:
+            raise RuntimeError(
+                f'cannot {action} {type(self).__name__}: switch_to_deploy() '
+                f'folded its BatchNorms into the convs for inference. Build '
+                f'the model anew (and load the checkpoint) for that.')
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._check_not_deployed('take the state dict of')
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._check_not_deployed('load a state dict into')
+        super()._load_from_state_dict(*args, **kwargs)
 
     def _freeze_stages(self):
         if self.frozen_stages >= 0:
@@ -344,6 +410,8 @@ class FactorizedResNet3d(BaseModule):
         Returns:
             FactorizedResNet3d: ``self``, as ``nn.Module.train`` does.
         """
+        if mode:
+            self._check_not_deployed('train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -351,6 +419,25 @@ class FactorizedResNet3d(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+
+def _run_stage(stage, x, temporal_stride):
+    """``stage(x)``, in fp32 where bf16 would give wrong gradients.
+
+    oneDNN, as torch 2.13 ships it, returns wrong weight gradients (about
+    100% off, or inf) for bf16 3x3x3 convs on CPU whose input has 2 frames at
+    temporal stride 1, in either memory layout. So while training under CPU
+    bf16 autocast, a stage that outputs 2 frames (its stride-1 convs see 2)
+    runs in fp32; these are the smallest stages. See docs/performance.md for
+    a reproducer.
+    """
+    if (x.device.type == 'cpu' and torch.is_grad_enabled()
+            and torch.is_autocast_enabled('cpu')
+            and torch.get_autocast_dtype('cpu') == torch.bfloat16
+            and (x.shape[2] - 1) // temporal_stride + 1 == 2):
+        with torch.autocast('cpu', enabled=False):
+            return stage(x.float())
+    return stage(x)
 
 
 def _first(keys, n=10):
