@@ -31,6 +31,8 @@ from ...registry import MODELS
 from ..blocks import BasicBlock3d, Bottleneck3d
 from ..conv_builders import conv_unit, get_conv_builder
 from ..fold_bn import fold_conv_bn
+from ..mixed_precision_conv import MixedPrecisionConv3d  # noqa: F401
+from ..onednn_fusion import can_fuse, fusion_works, run_fused
 
 
 @MODELS.register_module()
@@ -74,7 +76,11 @@ class FactorizedResNet3d(BaseModule):
             MMAction2's ResNet3d does by default. Defaults to True.
         frozen_stages (int): Stages (and the stem, if >= 0) whose parameters
             are frozen and kept in eval mode. -1 freezes nothing.
-        conv_cfg (dict): Conv layer config. Defaults to ``dict(type='Conv3d')``.
+        conv_cfg (dict): Conv layer config. Defaults to
+            ``dict(type='MixedPrecisionConv3d')``, an ``nn.Conv3d`` that
+            keeps fp32 where oneDNN's bf16 training kernels are slow or wrong
+            (see :mod:`..mixed_precision_conv`); ``dict(type='Conv3d')``
+            builds plain ones, with the same state dict.
         norm_cfg (dict): Norm layer config. Defaults to
             ``dict(type='BN3d', requires_grad=True, eps=1e-3)``, the CSN
             models' BN epsilon.
@@ -145,7 +151,7 @@ class FactorizedResNet3d(BaseModule):
                  with_pool1=True,
                  with_pool2=True,
                  frozen_stages=-1,
-                 conv_cfg=dict(type='Conv3d'),
+                 conv_cfg=dict(type='MixedPrecisionConv3d'),
                  norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
                  act_cfg=dict(type='ReLU', inplace=True),
                  norm_eval=None,
@@ -214,6 +220,7 @@ class FactorizedResNet3d(BaseModule):
         self.memory_format = memory_format
         self.efficient_conv_bn_eval = efficient_conv_bn_eval
         self.deploy = False
+        self.onednn_fusion = False
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks)[:num_stages]
@@ -349,12 +356,12 @@ class FactorizedResNet3d(BaseModule):
             ``out_indices``; one tensor when there is one.
         """
         x = x.contiguous(memory_format=self.memory_formats[self.memory_format])
-        x = _run_stage(self.conv1, x, self.conv1.conv.stride[0])
+        x = self._run_stage(self.conv1, x)
         if self.with_pool1:
             x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = _run_stage(getattr(self, name), x, self.temporal_strides[i])
+            x = self._run_stage(getattr(self, name), x)
             if i == 0 and self.with_pool2:
                 x = self.pool2(x)
             if i in self.out_indices:
@@ -365,7 +372,9 @@ class FactorizedResNet3d(BaseModule):
         """Fold every BatchNorm into the conv before it, in place.
 
         For inference: the folded backbone computes what the eval-mode one
-        did (up to float rounding) without the BN passes. It cannot train
+        did (up to float rounding) without the BN passes; on CPU it then runs
+        oneDNN's fused conv + ReLU (+ residual) kernels when PyTorch has them
+        (``onednn_fusion``, see :mod:`..onednn_fusion`). It cannot train
         again, and its state dict would not be in MMAction2's layout, so
         afterwards ``train(True)``, ``state_dict()`` and ``load_state_dict()``
         raise. Save or load checkpoints before switching. Calling it twice is
@@ -377,7 +386,24 @@ class FactorizedResNet3d(BaseModule):
             if isinstance(m, ConvModule):
                 fold_conv_bn(m)
         self.deploy = True
+        self.onednn_fusion = fusion_works() and can_fuse(self)
         self.eval()
+
+    def _run_stage(self, stage, x):
+        """The stem conv or a stage on ``x``.
+
+        Deployed, on CPU and without gradients, by oneDNN's fused conv +
+        bias + ReLU (+ residual) kernels (:mod:`..onednn_fusion`), in bf16
+        under CPU bf16 autocast; otherwise by its modules.
+        """
+        if (self.onednn_fusion and x.device.type == 'cpu'
+                and not torch.is_grad_enabled()
+                and x.dtype in (torch.float32, torch.bfloat16)):
+            if (torch.is_autocast_enabled('cpu')
+                    and torch.get_autocast_dtype('cpu') == torch.bfloat16):
+                x = x.to(torch.bfloat16)
+            return run_fused(stage, x)
+        return stage(x)
 
     def _check_not_deployed(self, action):
         if self.deploy:
@@ -419,25 +445,6 @@ class FactorizedResNet3d(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
-
-
-def _run_stage(stage, x, temporal_stride):
-    """``stage(x)``, in fp32 where bf16 would give wrong gradients.
-
-    oneDNN, as torch 2.13 ships it, returns wrong weight gradients (about
-    100% off, or inf) for bf16 3x3x3 convs on CPU whose input has 2 frames at
-    temporal stride 1, in either memory layout. So while training under CPU
-    bf16 autocast, a stage that outputs 2 frames (its stride-1 convs see 2)
-    runs in fp32; these are the smallest stages. See docs/performance.md for
-    a reproducer.
-    """
-    if (x.device.type == 'cpu' and torch.is_grad_enabled()
-            and torch.is_autocast_enabled('cpu')
-            and torch.get_autocast_dtype('cpu') == torch.bfloat16
-            and (x.shape[2] - 1) // temporal_stride + 1 == 2):
-        with torch.autocast('cpu', enabled=False):
-            return stage(x.float())
-    return stage(x)
 
 
 def _first(keys, n=10):
