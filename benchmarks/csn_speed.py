@@ -262,12 +262,35 @@ def time_interleaved(fns, repeats, device):
     return [statistics.median(t) for t in times]
 
 
-def matmul_rate(device, dtype, size, repeats):
-    """GFLOP/s of a dense square matmul: the roofline of the table."""
-    a = torch.randn(size, size, device=device).to(DTYPES[dtype])
-    b = torch.randn(size, size, device=device).to(DTYPES[dtype])
-    seconds = time_interleaved([lambda: a @ b], repeats + 1, device)[0]
-    return 2 * size**3 / seconds / 1e9
+def best_seconds(fn, repeats, device):
+    fn()
+    best = float('inf')
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def dense_rates(device, dtype, repeats):
+    """GFLOP/s of a dense square matmul and of a dense 1x1x1 conv
+    (1024 -> 1024 channels, channels_last_3d), the best of ``repeats`` each.
+    The larger is the roofline of the table: on CPUs where PyTorch's BLAS
+    picks narrower kernels than oneDNN (MKL on AMD), the conv is faster."""
+    dtype = DTYPES[dtype]
+    size = 8192 if device.type == 'cuda' else 2048
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    matmul = 2 * size**3 / best_seconds(lambda: a @ b, repeats, device)
+    x = torch.randn(1, 1024, 8, 28, 28, device=device, dtype=dtype)
+    x = x.contiguous(memory_format=torch.channels_last_3d)
+    w = torch.randn(1024, 1024, 1, 1, 1, device=device, dtype=dtype)
+    with torch.no_grad():
+        conv = 2 * w.numel() * 8 * 28 * 28 / best_seconds(
+            lambda: torch.nn.functional.conv3d(x, w), repeats, device)
+    return matmul / 1e9, conv / 1e9
 
 
 # ----------------------------------------------------------------- memory --
@@ -343,13 +366,18 @@ def run_case(case, args, device):
     if case.mode == 'train':
         macs *= 3  # forward, gradient of the input, gradient of the weights
 
-    # The noise floor: the built-in's own model, on a channels_last_3d clip
-    # (oneDNN then sums in another order).
-    builtin_cl = copy.deepcopy(builtin)
-    x_cl = x.contiguous(memory_format=torch.channels_last_3d)
-    noise = step_fn(case, builtin_cl, x_cl, device, 'fp32', projection)
-    noise = result_of(case, builtin_cl, noise())
-    del builtin_cl
+    # The noise floor of each dtype: the built-in's own model in fp32 on a
+    # channels_last_3d clip (oneDNN then sums in another order), or under
+    # the autocast of that dtype.
+    noise = {}
+    for dtype in dict.fromkeys(v.dtype for v in case.variants):
+        twin = copy.deepcopy(builtin)
+        x_twin = (x.contiguous(memory_format=torch.channels_last_3d)
+                  if dtype == 'fp32' else x)
+        noise[dtype] = result_of(
+            case, twin, step_fn(case, twin, x_twin, device, dtype,
+                                projection)())
+        del twin
 
     fns = [step_fn(case, builtin, x, device, 'fp32', projection)]
     fns += [step_fn(case, m, x, device, v.dtype, projection)
@@ -358,7 +386,7 @@ def run_case(case, args, device):
     # all from the same weights (later training calls have new BN stats).
     results = [result_of(case, m, fn())
                for m, fn in zip([builtin] + plugins, fns)]
-    noise = rel_diff(results[0], noise)
+    noise = {d: rel_diff(results[0], r) for d, r in noise.items()}
     seconds = time_interleaved(fns, args.repeats, device)
     rows = []
     for i, variant in enumerate(case.variants):
@@ -367,7 +395,8 @@ def run_case(case, args, device):
             variant=variant.label, dtype=variant.dtype,
             builtin_s=seconds[0], plugin_s=seconds[i + 1],
             speedup=seconds[0] / seconds[i + 1],
-            rel_diff=rel_diff(results[0], results[i + 1]), noise=noise,
+            rel_diff=rel_diff(results[0], results[i + 1]),
+            noise=noise[variant.dtype],
             gmacs=macs / seconds[i + 1] / 1e9))
     return rows
 
@@ -377,6 +406,30 @@ def load_average():
         return '/'.join(f'{v:.1f}' for v in os.getloadavg())
     except OSError:
         return 'n/a'
+
+
+NOTES = """\
+- Times: medians of {repeats} timed calls after one warm-up; built-in and
+  plugin calls alternate, so load from other processes hits both alike.
+- Inference: one forward under no_grad. Train step: forward, a linear loss
+  on the features, backward; GMAC/s counts 3x the forward MACs.
+- Plugin variants: eval = channels_last_3d, eval-mode BN folded on the fly
+  (the val path); deploy = after switch_to_deploy() (BN folded in place,
+  oneDNN-fused conv + ReLU + residual on CPU; the test path); bf16/fp16 =
+  under autocast of that dtype; fp32/bf16 train = channels_last_3d, bf16 as
+  BF16OptimWrapper runs it.
+- Rel. diff: max|plugin - built-in| / max|built-in| of the output, and for a
+  train step also ||plugin - built-in|| / ||built-in|| of each parameter's
+  gradient; the largest. Noise floor: the same measure for MMAction2's own
+  model fed a channels_last_3d clip (fp32 rows) or run under the autocast of
+  the row's dtype. All from the same weights: random, with BN statistics
+  calibrated on a random clip (random networks this deep are chaotic, so
+  both columns are far larger than on trained weights).
+- Roofline: the faster of a dense square matmul and a dense 1x1x1 conv of
+  the row's dtype, measured in this run (header line)."""
+MEMORY_NOTE = """\
+- Memory: {what} over two calls minus its value before them, each
+  implementation in a fresh subprocess; weights were allocated before."""
 
 
 def print_table(rows, rooflines, device, memory):
@@ -472,13 +525,14 @@ def main():
           f'{platform.processor() or platform.machine()}'
           + (f', {torch.cuda.get_device_name()}'
              if args.device == 'cuda' else ''))
-    print(f'load average (1/5/15 min) at start: {load_average()}')
+    print(f'load average (1/5/15 min) at start: {load_average()}; '
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     dtypes = ['fp32', 'bf16'] + (['fp16'] if args.device == 'cuda' else [])
-    size = 4096 if args.device == 'cuda' else (1024 if args.quick else 2048)
-    rooflines = {d: matmul_rate(device, d, size, args.repeats)
-                 for d in dtypes}
-    print('dense matmul roofline, GFLOP/s: ' + ', '.join(
-        f'{d} {rooflines[d]:.0f}' for d in dtypes) + f' ({size}^2)')
+    rates = {d: dense_rates(device, d, args.repeats) for d in dtypes}
+    rooflines = {d: max(r) for d, r in rates.items()}
+    print('dense roofline, GFLOP/s (square matmul / 1x1x1 conv, best of '
+          f'{args.repeats}): ' + ', '.join(
+              f'{d} {m:.0f} / {c:.0f}' for d, (m, c) in rates.items()))
     rows = []
     for index, case in enumerate(cases):
         case_rows = run_case(case, args, device)
@@ -491,20 +545,11 @@ def main():
         print(f'  done: {case.name}', file=sys.stderr, flush=True)
     print(f'load average (1/5/15 min) at end: {load_average()}\n')
     print_table(rows, rooflines, device, args.memory)
-    print(f'\nMedians of {args.repeats} timed calls after one warm-up; '
-          'built-in and plugin calls alternate. Inference: one forward '
-          'under no_grad; train step: forward, a linear loss, backward '
-          '(GMAC/s counts 3x the forward MACs). Plugin variants: eval = '
-          'channels_last_3d with eval-mode BN folded on the fly; deploy = '
-          'switch_to_deploy() (BN folded in place); bf16/fp16 = autocast. '
-          'Rel. diff: max|plugin - built-in| / max|built-in| of the output, '
-          'and for training also ||plugin - built-in|| / ||built-in|| of '
-          'each gradient; the largest. Noise floor: the same for the '
-          "built-in's own model fed a channels_last_3d clip. Same weights "
-          '(random, BN statistics calibrated on random clips). Roofline = dense matmul of the same dtype, same run.'
-          + (' Memory: peak over two calls minus the value before them, '
-             'each implementation in a fresh subprocess (weights excluded).'
-             if args.memory else ''))
+    print('\n' + NOTES.format(repeats=args.repeats))
+    if args.memory:
+        print(MEMORY_NOTE.format(
+            what='peak CUDA memory allocated' if args.device == 'cuda' else
+            'peak RSS (VmHWM)'))
     print_targets(rows, args.memory)
     if args.json:
         with open(args.json, 'w') as f:
