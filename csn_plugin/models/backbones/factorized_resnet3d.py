@@ -69,7 +69,9 @@ class FactorizedResNet3d(BaseModule):
         with_pool1 (bool): Whether to use the stem's 1x3x3 max-pool.
             Defaults to True.
         with_pool2 (bool): Whether to max-pool time by 2 after stage 1, as
-            MMAction2's ResNet3d does by default. Defaults to True.
+            MMAction2's ResNet3d does by default. The CSN paper's networks
+            (Table 1: res2 to res5 at T, T/2, T/4, T/8) have no such pool.
+            Defaults to False.
         frozen_stages (int): Stages (and the stem, if >= 0) whose parameters
             are frozen and kept in eval mode. -1 freezes nothing.
         conv_cfg (dict): Conv layer config. Defaults to ``dict(type='Conv3d')``.
@@ -121,7 +123,7 @@ class FactorizedResNet3d(BaseModule):
                  pool1_stride_s=2,
                  pool1_stride_t=1,
                  with_pool1=True,
-                 with_pool2=True,
+                 with_pool2=False,
                  frozen_stages=-1,
                  conv_cfg=dict(type='Conv3d'),
                  norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
