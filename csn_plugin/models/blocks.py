@@ -12,6 +12,8 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import constant_init, kaiming_init
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .conv_builders import conv_unit
 
@@ -54,6 +56,21 @@ class ResidualBlock3d(BaseModule):
         else:
             out = residual(x)
         return self.relu(out)
+
+
+def init_from_scratch(model, zero_init_residual=True):
+    """Kaiming-normal convs and unit norms; with ``zero_init_residual`` the
+    last norm of every residual block is zero, so that each block starts as
+    the identity (Goyal et al., 2017)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            kaiming_init(m)
+        elif isinstance(m, _BatchNorm):
+            constant_init(m, 1)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, ResidualBlock3d):
+                constant_init(m.last_norm, 0)
 
 
 class BasicBlock3d(ResidualBlock3d):
@@ -203,8 +220,8 @@ class SEVDownsample(BaseModule):
                  act_cfg=dict(type='ReLU'), init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         stride = tuple(stride)
-        self.pool = nn.AvgPool3d(stride, stride) if stride != (1, 1,
-                                                              1) else None
+        downsamples = stride != (1, 1, 1)
+        self.pool = nn.AvgPool3d(stride, stride) if downsamples else None
         self.conv = conv_unit(in_channels, out_channels, 1, 1, 1, 1, conv_cfg,
                               norm_cfg, act_cfg)
 

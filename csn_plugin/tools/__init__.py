@@ -1,1 +1,1 @@
-"""Command-line tools: ``python -m csn_plugin.tools.<name>``."""
+"""Command-line tools: ``python -m csn_plugin.tools.<name> --help``."""

@@ -186,4 +186,3 @@ def test_cli_rejects_a_missing_target():
         text=True)
     assert proc.returncode == 2
     assert 'give a config file or an arch name, or --table' in proc.stderr
-

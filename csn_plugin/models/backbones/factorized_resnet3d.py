@@ -22,12 +22,11 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..blocks import BasicBlock3d, Bottleneck3d
+from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
 
 
@@ -259,15 +258,7 @@ class FactorizedResNet3d(BaseModule):
         elif self.init_cfg is not None:
             super().init_weights()
         else:
-            for m in self.modules():
-                if isinstance(m, nn.Conv3d):
-                    kaiming_init(m)
-                elif isinstance(m, _BatchNorm):
-                    constant_init(m, 1)
-            if self.zero_init_residual:
-                for m in self.modules():
-                    if isinstance(m, (BasicBlock3d, Bottleneck3d)):
-                        constant_init(m.last_norm, 0)
+            init_from_scratch(self, self.zero_init_residual)
 
     def load_pretrained(self, filename):
         """Load a 3D checkpoint through mmengine, reporting keys by name.

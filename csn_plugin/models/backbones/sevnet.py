@@ -23,11 +23,9 @@ import functools
 
 import torch.nn as nn
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import constant_init, kaiming_init
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..blocks import SEVBlock, SEVDownsample
+from ..blocks import SEVBlock, SEVDownsample, init_from_scratch
 from ..conv_builders import SEVConv3d, conv_unit
 
 
@@ -166,16 +164,8 @@ class SEVNet(BaseModule):
         each SEV module, which then starts as the identity."""
         if self.init_cfg is not None:
             super().init_weights()
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                kaiming_init(m)
-            elif isinstance(m, _BatchNorm):
-                constant_init(m, 1)
-        if self.zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, SEVBlock):
-                    constant_init(m.last_norm, 0)
+        else:
+            init_from_scratch(self, self.zero_init_residual)
 
     def forward(self, x):
         """Features of a clip batch ``(N, C, T, H, W)``.
