@@ -13,10 +13,13 @@ from csn_plugin.tools.complexity import build_on_meta
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'configs')
 DESIGN_SPACE = sorted(glob.glob(osp.join(CONFIGS, 'design_space', '*.py')))
-SEVNET = sorted(glob.glob(osp.join(CONFIGS, 'sevnet', '*.py')))
+SEVNET = sorted(glob.glob(osp.join(CONFIGS, 'sevnet', 'sevnet_u16_*.py')))
+SEVNET_MOTION = osp.join(CONFIGS, 'sevnet', 'sevnet_s_8x112_motion.py')
 FAMILIES = {'r3d': '3d', 'gccsn': 'gc', 'ipcsn': 'ip', 'ircsn': 'ir'}
 DEPTHS = (18, 34, 26, 50, 101, 152)
 CUSTOM_IMPORTS = dict(imports=['csn_plugin'], allow_failed_imports=False)
+VMZ_MEAN = [110.2008, 100.63983, 95.99475]
+VMZ_STD = [58.14765, 56.46975, 55.332195]
 
 
 def model_file(name):
@@ -53,14 +56,14 @@ def test_sevnet_model_files(arch):
 
 
 def test_every_model_file_has_a_kinetics_config():
-    names = [
-        f'{family}_r{depth}' for family in FAMILIES for depth in DEPTHS
-    ]
-    configs = [
-        osp.basename(p)[:-len('_32x2x1-180e_kinetics400-rgb.py')]
-        for p in DESIGN_SPACE
-    ]
-    assert sorted(configs) == sorted(names)
+    """The design space's from-scratch Kinetics-400 configs; those of ip-
+    and ir-CSN-152 are the published recipes at the top of configs/."""
+    suffix = '_32x2x1_180e_kinetics400.py'
+    names = {f'{family}_r{depth}' for family in FAMILIES for depth in DEPTHS}
+    configs = {osp.basename(p)[:-len(suffix)] for p in DESIGN_SPACE}
+    assert configs == names - {'ipcsn_r152', 'ircsn_r152'}
+    for name in ('ipcsn_r152', 'ircsn_r152'):
+        assert osp.isfile(osp.join(CONFIGS, name + suffix))
 
 
 @pytest.mark.parametrize(
@@ -69,7 +72,10 @@ def test_design_space_kinetics_config(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == CUSTOM_IMPORTS
     name = osp.basename(path).split('_32x2x1')[0]
-    assert cfg.model == Config.fromfile(model_file(name)).model
+    model = Config.fromfile(model_file(name)).model
+    # from scratch, with VMZ's input statistics
+    model.data_preprocessor.update(mean=VMZ_MEAN, std=VMZ_STD)
+    assert cfg.model == model
     sample = cfg.train_dataloader.dataset.pipeline[1]
     assert (sample.type, sample.clip_len, sample.frame_interval) == (
         'SampleFrames', 32, 2)
@@ -107,3 +113,17 @@ def test_sevnet_config(path):
         assert model.cls_head.num_classes == 400
         assert flips
         assert 'kinetics400' in cfg.train_dataloader.dataset.ann_file
+
+
+def test_sevnet_motion_config():
+    """The quick-start SEVNet: the generated motion data, no flips (they
+    would turn one class into another), the paper's optimizer, 8 epochs."""
+    cfg = Config.fromfile(SEVNET_MOTION)
+    assert cfg.custom_imports == CUSTOM_IMPORTS
+    model = build_on_meta(cfg.model)
+    assert isinstance(model.backbone, SEVNet) and model.backbone.arch == 's'
+    assert model.cls_head.num_classes == 4
+    assert 'motion' in cfg.train_dataloader.dataset.ann_file
+    assert all(t.type != 'Flip' for t in cfg.train_dataloader.dataset.pipeline)
+    assert cfg.optim_wrapper.optimizer.lr == 0.01
+    assert cfg.param_scheduler[0].T_max == cfg.train_cfg.max_epochs == 8

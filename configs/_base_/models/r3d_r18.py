@@ -18,10 +18,12 @@ model = dict(
         dropout_ratio=0.5,
         init_std=0.01,
         average_clips='prob'),
+    # VMZ's input statistics, those of its from-scratch models: no weights
+    # pretrained elsewhere exist for these networks.
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
+        mean=[110.2008, 100.63983, 95.99475],
+        std=[58.14765, 56.46975, 55.332195],
         format_shape='NCTHW'),
     train_cfg=None,
     test_cfg=dict(max_testing_views=10))

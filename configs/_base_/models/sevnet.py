@@ -27,4 +27,6 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         format_shape='NCTHW'),
     train_cfg=None,
-    test_cfg=dict(max_testing_views=10))
+    # All views of a batch at once (max_testing_views would need batches of
+    # one video).
+    test_cfg=None)

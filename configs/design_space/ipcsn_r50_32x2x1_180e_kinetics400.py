@@ -7,3 +7,10 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['csn_plugin'], allow_failed_imports=False)
+
+# VMZ's input statistics, as in the from-scratch ip/ir-CSN-152 recipes
+# (ResNet3dCSN's model files keep ImageNet's for the IG-65M weights).
+model = dict(
+    data_preprocessor=dict(
+        mean=[110.2008, 100.63983, 95.99475],
+        std=[58.14765, 56.46975, 55.332195]))
