@@ -187,8 +187,9 @@ def count_complexity(model, shape):
                 macs = output.numel() * module.in_features
                 result.linear_macs += macs
             else:
-                macs = (output.numel() * module.in_channels //
-                        module.groups * math.prod(module.kernel_size))
+                macs = (output.numel() *
+                        (module.in_channels // module.groups) *
+                        math.prod(module.kernel_size))
                 result.conv_macs += macs
             stage_macs[_stage_of(name, is_recognizer)] += macs
 
