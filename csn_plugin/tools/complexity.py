@@ -7,9 +7,10 @@ Usage::
     python -m csn_plugin.tools.complexity --table --shape 1 3 32 224 224 \\
         --shape 1 3 32 256 256
 
-A target is a config file or an arch name, the name of a model config in
+A target is a config file, an arch name, the name of a model config in
 ``configs/_base_/models`` (``ircsn_r152``, ``ipcsn_r50``, ``r3d_r18``,
-``sevnet`` ...). A config's ``model`` may be a recognizer (counted through
+``sevnet`` ...), or a registered model type built with its defaults
+(``SEVNet``). A config's ``model`` may be a recognizer (counted through
 backbone, neck and head) or a bare backbone.
 
 What is counted, the convention of the CSN paper's "GFLOPs" (Tran et al.,
@@ -120,15 +121,19 @@ def known_archs():
 
 
 def load_model_cfg(target):
-    """The ``model`` config of a config file or an arch name."""
+    """The ``model`` config of a config file, an arch name or a registered
+    model type (built with its default arguments, e.g. ``SEVNet``)."""
     if osp.isfile(target):
         path = target
     else:
         path = osp.join(configs_root(), '_base_', 'models', f'{target}.py')
         if not osp.isfile(path):
+            with DefaultScope.overwrite_default_scope('mmaction'):
+                if MODELS.get(target) is not None:
+                    return Config(dict(model=dict(type=target))).model
             raise ValueError(
-                f'{target!r} is neither a config file nor a known arch; '
-                f'arch names: {", ".join(known_archs())}')
+                f'{target!r} is neither a config file, a known arch nor a '
+                f'registered model; arch names: {", ".join(known_archs())}')
     cfg = Config.fromfile(path)
     if 'model' not in cfg:
         raise ValueError(f'{path} defines no `model`')
@@ -285,8 +290,9 @@ def parse_args(argv=None):
     parser.add_argument(
         'target',
         nargs='?',
-        help='config file or arch name (a config in configs/_base_/models); '
-        'with --table, a pattern of arch names (default: all)')
+        help='config file, arch name (a config in configs/_base_/models) or '
+        'registered model type; with --table, a pattern of arch names '
+        '(default: all)')
     parser.add_argument(
         '--shape',
         type=int,
@@ -322,9 +328,12 @@ def main(argv=None):
         print(format_table(archs, args.shape))
         print(f'\n{CONVENTION}')
     else:
-        print(
-            format_report(args.target,
-                          complexity_of(args.target, args.shape[0])))
+        try:
+            result = complexity_of(args.target, args.shape[0])
+        except (ValueError, KeyError, TypeError) as err:
+            # an unknown target, or a model that cannot be built from it
+            raise SystemExit(f'error: {args.target}: {err}')
+        print(format_report(args.target, result))
 
 
 if __name__ == '__main__':

@@ -109,9 +109,19 @@ def test_agrees_with_mmengine_flop_analyzer():
 
 
 def test_unknown_target_names_the_known_archs():
-    with pytest.raises(ValueError, match='neither a config file nor a known '
-                       'arch.*ircsn_r152'):
+    with pytest.raises(ValueError, match='neither a config file, a known '
+                       'arch nor a registered model.*ircsn_r152'):
         complexity_of('ircsn_r99', K400_224)
+
+
+def test_registered_backbone_with_its_defaults():
+    by_type = complexity_of('SEVNet', (1, 3, 16, 224, 224))
+    assert list(by_type.stages) == ['stem', 'layer1', 'layer2', 'layer3',
+                                    'layer4']
+    # the 'sevnet' arch is the same backbone ('m') plus its head
+    by_arch = complexity_of('sevnet', (1, 3, 16, 224, 224))
+    assert by_arch.conv_macs == by_type.conv_macs
+    assert by_arch.params - by_type.params == 512 * 400 + 400
 
 
 def test_bad_shape_raises():
@@ -186,3 +196,15 @@ def test_cli_rejects_a_missing_target():
         text=True)
     assert proc.returncode == 2
     assert 'give a config file or an arch name, or --table' in proc.stderr
+
+
+def test_cli_reports_a_model_it_cannot_build():
+    proc = subprocess.run(
+        [sys.executable, '-m', 'csn_plugin.tools.complexity',
+         'FactorizedResNet3d'],
+        capture_output=True,
+        text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: FactorizedResNet3d: FactorizedResNet3d.__init__() missing 1 "
+        "required positional argument: 'depth'")
