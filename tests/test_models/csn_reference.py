@@ -3,12 +3,27 @@ reference the plugin must match) and small tensor utilities."""
 # First: on the mmaction2 1.2.0 wheel, mmaction.models imports only once
 # csn_plugin has patched the stack (see csn_plugin.compat.drn).
 import csn_plugin  # noqa: F401  isort: skip
+import os.path as osp
+
+import mmaction
 import torch
 from mmaction.models.backbones.resnet3d_csn import \
     ResNet3dCSN as BuiltinResNet3dCSN
 from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
+#: the CSN configs shipped inside the installed mmaction2 package
+MMACTION_CSN_CONFIG_DIR = osp.join(
+    osp.dirname(mmaction.__file__), '.mim', 'configs', 'recognition', 'csn')
+
+#: (depth, bottleneck_mode) -> published millions of parameters with the
+#: 400-class I3DHead, from MMAction2's CSN metafile (whose
+#: ircsn_sports1m entry says 33.02M, a copy of the ip line)
+PUBLISHED_MILLIONS = {
+    (152, 'ir'): 29.70,
+    (152, 'ip'): 33.02,
+    (50, 'ir'): 13.13,
+}
 
 #: what MMAction2's CSN configs pass to the backbone (``_base_/models``)
 CONFIG_BACKBONE = dict(pretrained2d=False, pretrained=None)

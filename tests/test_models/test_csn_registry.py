@@ -3,10 +3,13 @@ whichever of ``csn_plugin`` and ``mmaction.models`` is imported first.
 
 Each case runs in a fresh interpreter, since the import order is the point.
 """
+import os.path as osp
 import subprocess
 import sys
+import tempfile
 
 import pytest
+from csn_reference import MMACTION_CSN_CONFIG_DIR
 
 PLUGIN = 'csn_plugin.models.backbones.resnet3d_csn'
 BUILTIN = 'mmaction.models.backbones.resnet3d_csn'
@@ -33,12 +36,17 @@ if not osp.isdir(osp.join(root, 'models', 'localizers', 'drn')):
 '''
 
 
-def run_python(code):
+def run_python(code, *args):
     """Run ``code`` in a fresh interpreter; return (stdout+stderr, lines of
-    stdout that start with ``RESULT``)."""
-    proc = subprocess.run([sys.executable, '-c', code],
+    stdout that start with ``RESULT``).
+
+    It runs outside the repository, so that ``-c`` (which puts the working
+    folder first on ``sys.path``) imports the installed csn_plugin.
+    """
+    proc = subprocess.run([sys.executable, '-c', code, *args],
                           capture_output=True,
                           text=True,
+                          cwd=tempfile.gettempdir(),
                           timeout=120)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
@@ -75,6 +83,27 @@ print('RESULT', MODELS.get('ResNet3dCSN') is csn_plugin.models.ResNet3dCSN)
 '''
 
 
+# A user's config: MMAction2's ir-CSN-50 config plus custom_imports, the
+# route of `mim train mmaction ...`. Nothing imports csn_plugin but the
+# config.
+CUSTOM_IMPORTS = '''
+import sys
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+cfg = Config.fromfile(sys.argv[1])
+init_default_scope(cfg.default_scope)
+from mmaction.registry import MODELS
+model = MODELS.build(cfg.model)
+print('RESULT', type(model.backbone).__module__)
+print('RESULT', model.backbone.depth, model.backbone.bn_frozen)
+'''
+
+USER_CONFIG = '''
+_base_ = [{base!r}]
+custom_imports = dict(imports=['csn_plugin'], allow_failed_imports=False)
+'''
+
+
 @pytest.fixture(scope='module')
 def plugin_first():
     return run_python(PLUGIN_FIRST)
@@ -83,6 +112,18 @@ def plugin_first():
 @pytest.fixture(scope='module')
 def builtin_first():
     return run_python(BUILTIN_FIRST)
+
+
+@pytest.fixture(scope='module')
+def custom_imports(tmp_path_factory):
+    base = osp.join(
+        MMACTION_CSN_CONFIG_DIR,
+        'ircsn_ig65m-pretrained-r50-bnfrozen_8xb12-32x2x1-58e_kinetics400-rgb'
+        '.py')
+    assert osp.isfile(base)
+    path = tmp_path_factory.mktemp('user_config') / 'my_ircsn_r50.py'
+    path.write_text(USER_CONFIG.format(base=base))
+    return run_python(CUSTOM_IMPORTS, str(path))
 
 
 def test_plugin_imported_first(plugin_first):
@@ -98,7 +139,13 @@ def test_mmaction_models_imported_first(builtin_first):
     assert results == [BUILTIN, PLUGIN, 'True']
 
 
-@pytest.mark.parametrize('case', ['plugin_first', 'builtin_first'])
+def test_config_custom_imports(custom_imports):
+    _, results = custom_imports
+    assert results == [PLUGIN, '50 True']
+
+
+@pytest.mark.parametrize('case',
+                         ['plugin_first', 'builtin_first', 'custom_imports'])
 def test_replacement_logged_once(case, request):
     output, _ = request.getfixturevalue(case)
     lines = [line for line in output.splitlines() if LOG_LINE in line]
