@@ -2,7 +2,8 @@
 models, and the published parameter counts."""
 import pytest
 import torch
-from csn_reference import I3D_HEAD, PUBLISHED_MILLIONS, bn_layers
+from csn_reference import (I3D_HEAD, PUBLISHED_MILLIONS, bn_layers,
+                           use_mmaction_scope)
 from mmaction.registry import MODELS
 
 from csn_plugin.models import ResNet3dCSN
@@ -23,6 +24,7 @@ def csn50(request):
 
 @pytest.mark.parametrize('depth, mode', sorted(PUBLISHED_MILLIONS))
 def test_published_parameter_counts(depth, mode):
+    use_mmaction_scope()
     backbone = ResNet3dCSN(depth=depth, bottleneck_mode=mode)
     head = MODELS.build(I3D_HEAD)
     params = sum(p.numel() for m in (backbone, head) for p in m.parameters())

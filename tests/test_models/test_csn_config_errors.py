@@ -1,6 +1,7 @@
 """Bad ResNet3dCSN / FactorizedResNet3d arguments fail early with an error
 that names the problem."""
 import pytest
+from csn_reference import use_mmaction_scope
 from mmaction.registry import MODELS
 
 from csn_plugin.models import FactorizedResNet3d, ResNet3dCSN
@@ -34,6 +35,7 @@ def test_resnet3d_csn_rejects(kwargs, error, match):
 
 def test_registry_build_keeps_the_error():
     """What a user with a bad config sees through ``MODELS.build``."""
+    use_mmaction_scope()
     with pytest.raises(KeyError, match='invalid depth 18'):
         MODELS.build(dict(type='ResNet3dCSN', depth=18, pretrained=None))
     with pytest.raises(ValueError, match="bottleneck_mode"):
