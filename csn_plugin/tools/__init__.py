@@ -1,0 +1,1 @@
+"""Command-line tools: ``python -m csn_plugin.tools.<name> --help``."""
