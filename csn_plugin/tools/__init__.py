@@ -1,5 +1,4 @@
-"""Command-line tools: ``python -m csn_plugin.tools.<name>``.
+"""Command-line tools: ``python -m csn_plugin.tools.<name> --help``.
 
-``train`` and ``test`` are also what ``mim train/test csn_plugin`` run (the
-repository's ``tools/*.py`` wrappers, shipped in ``csn_plugin/.mim/tools``).
+``train`` and ``test`` are also what ``mim train/test csn_plugin`` run.
 """

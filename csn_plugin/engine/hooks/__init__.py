@@ -1,0 +1,3 @@
+from .skipped_videos_hook import SkippedVideosHook
+
+__all__ = ['SkippedVideosHook']
