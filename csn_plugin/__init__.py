@@ -5,7 +5,8 @@ Importing the package (directly or through a config's ``custom_imports``)
 fixes the PyPI stack where it needs it and registers the plugin's backbones
 into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
 MMAction2's built-in class of the same name, and its checked video dataset,
-decord transforms and hooks into ``DATASETS``, ``TRANSFORMS`` and ``HOOKS``.
+decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
+``HOOKS`` and ``METRICS``.
 """
 from .compat import patch_stack
 from .version import __version__
@@ -13,6 +14,6 @@ from .version import __version__
 patch_stack()
 
 from . import models  # noqa: E402,F401  (registers the backbones)
-from . import datasets, engine  # noqa: E402,F401  (registers the rest)
+from . import datasets, engine, evaluation  # noqa: E402,F401  (the rest)
 
-__all__ = ['__version__', 'models', 'datasets', 'engine']
+__all__ = ['__version__', 'models', 'datasets', 'engine', 'evaluation']

@@ -21,8 +21,12 @@ from .conv_builders import conv_unit
 class ResidualBlock3d(BaseModule):
     """Common forward of the blocks: ``act(body(x) + shortcut(x))``.
 
+    Subclasses build their convs, then set ``self.downsample`` (the
+    projection shortcut or None) last: MMAction2 registers it after the
+    convs, and the parameter order is what optimizer states are saved by,
+    so a run trained with the built-in resumes on these blocks.
+
     Args:
-        downsample (nn.Module | None): Projection shortcut, if any.
         act_cfg (dict): Activation after the residual sum.
         with_cp (bool): Recompute the block body in the backward pass
             (gradient checkpointing) to save memory.
@@ -30,10 +34,9 @@ class ResidualBlock3d(BaseModule):
 
     expansion = 1
 
-    def __init__(self, downsample=None, act_cfg=dict(type='ReLU'),
-                 with_cp=False, init_cfg=None):
+    def __init__(self, act_cfg=dict(type='ReLU'), with_cp=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.downsample = downsample
         self.with_cp = with_cp
         self.relu = build_activation_layer(act_cfg)
 
@@ -94,11 +97,12 @@ class BasicBlock3d(ResidualBlock3d):
                  dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
                  norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
                  with_cp=False, init_cfg=None):
-        super().__init__(downsample, act_cfg, with_cp, init_cfg)
+        super().__init__(act_cfg, with_cp, init_cfg)
         self.conv1 = conv_builder(inplanes, planes, stride, dilation,
                                   conv_cfg, norm_cfg, act_cfg)
         self.conv2 = conv_builder(planes, planes, 1, dilation, conv_cfg,
                                   norm_cfg, None)
+        self.downsample = downsample
 
     def body(self, x):
         return self.conv2(self.conv1(x))
@@ -130,13 +134,14 @@ class Bottleneck3d(ResidualBlock3d):
                  dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
                  norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
                  with_cp=False, init_cfg=None):
-        super().__init__(downsample, act_cfg, with_cp, init_cfg)
+        super().__init__(act_cfg, with_cp, init_cfg)
         self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, conv_cfg,
                                norm_cfg, act_cfg)
         self.conv2 = conv_builder(planes, planes, stride, dilation, conv_cfg,
                                   norm_cfg, act_cfg)
         self.conv3 = conv_unit(planes, planes * self.expansion, 1, 1, 1, 1,
                                conv_cfg, norm_cfg, None)
+        self.downsample = downsample
 
     def body(self, x):
         return self.conv3(self.conv2(self.conv1(x)))

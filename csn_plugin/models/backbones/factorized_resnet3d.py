@@ -276,8 +276,11 @@ class FactorizedResNet3d(BaseModule):
         state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
                       for k, v in state_dict.items()}
         if any(k.startswith('backbone.') for k in state_dict):
-            state_dict = {k[len('backbone.'):]: v for k, v in
-                          state_dict.items() if k.startswith('backbone.')}
+            # the other keys (``cls_head.*``) stay, to be reported as unused
+            state_dict = {
+                k[len('backbone.'):] if k.startswith('backbone.') else k: v
+                for k, v in state_dict.items()
+            }
         own = self.state_dict()
         missing = sorted(k for k in own if k not in state_dict)
         unexpected = sorted(k for k in state_dict if k not in own)
