@@ -194,11 +194,12 @@ class SEVBlock(ResidualBlock3d):
     def __init__(self, channels, conv_builder, with_se=False, se_reduction=16,
                  conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
                  act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(None, act_cfg, with_cp, init_cfg)
+        super().__init__(act_cfg, with_cp, init_cfg)
         self.conv = conv_builder(channels, channels, 1, 1, conv_cfg, norm_cfg,
                                  None)
         self.se = SqueezeExcitation3d(channels, se_reduction,
                                       act_cfg) if with_se else None
+        self.downsample = None  # constant width: identity shortcut
 
     def body(self, x):
         out = self.conv(x)
