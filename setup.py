@@ -30,11 +30,14 @@ class BuildPyWithMim(build_py):
         super().run()
         mim_dir = osp.join(self.build_lib, 'csn_plugin', '.mim')
         for part in MIM_PARTS:
+            src = osp.join(HERE, part)
+            if not osp.isdir(src):  # a checkout may not have it yet
+                continue
             dst = osp.join(mim_dir, part)
             if osp.isdir(dst):
                 shutil.rmtree(dst)
             shutil.copytree(
-                osp.join(HERE, part), dst,
+                src, dst,
                 ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 

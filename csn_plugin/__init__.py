@@ -4,14 +4,17 @@ MMAction2.
 Importing the package (directly or through a config's ``custom_imports``)
 fixes the PyPI stack where it needs it and registers the plugin's backbones
 into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
-MMAction2's built-in class of the same name, and registers its engine parts
-(``SwitchToDeployHook``, ``BF16OptimWrapper``).
+MMAction2's built-in class of the same name, and its checked video dataset,
+decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
+``HOOKS`` and ``METRICS``, and ``BF16OptimWrapper`` into mmengine's
+``OPTIM_WRAPPERS``.
 """
 from .compat import patch_stack
 from .version import __version__
 
 patch_stack()
 
-from . import engine, models  # noqa: E402,F401  (registers them)
+from . import models  # noqa: E402,F401  (registers the backbones)
+from . import datasets, engine, evaluation  # noqa: E402,F401  (the rest)
 
-__all__ = ['__version__', 'engine', 'models']
+__all__ = ['__version__', 'models', 'datasets', 'engine', 'evaluation']

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 bash scripts/install.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider "$@"
+exec "$VENV/bin/python" -P -m pytest tests -p no:cacheprovider "$@"

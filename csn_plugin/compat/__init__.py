@@ -3,6 +3,8 @@
 ``patch_stack()`` runs once when ``csn_plugin`` is imported, before
 ``mmaction.models`` is imported.
 """
+from .checkpoint_loading import install_checkpoint_allowlist
+from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
 
 __all__ = ['patch_stack']
@@ -11,3 +13,5 @@ __all__ = ['patch_stack']
 def patch_stack():
     """Apply every fix; safe to call more than once."""
     install_drn_placeholder()
+    install_checkpoint_allowlist()
+    install_cpu_distributed()

@@ -6,6 +6,7 @@ imports it, so ``import mmaction.models`` raises ModuleNotFoundError. When the
 package is missing we put a small module in its place whose ``DRN`` explains
 the problem as soon as somebody builds it.
 """
+import importlib.machinery
 import importlib.util
 import os.path as osp
 import sys
@@ -47,8 +48,12 @@ def install_drn_placeholder():
         return False
     package = types.ModuleType(DRN_MODULE)
     package.__path__ = []
+    # importlib.util.find_spec raises ValueError on modules without a spec.
+    package.__spec__ = importlib.machinery.ModuleSpec(
+        DRN_MODULE, None, is_package=True)
     package.__csn_placeholder__ = True
     module = types.ModuleType(DRN_MODULE + '.drn')
+    module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
     module.__csn_placeholder__ = True
     # Registered lazily, with the real registry, once mmaction.models imports.
     from mmaction.registry import MODELS

@@ -1,3 +1,4 @@
+from .skipped_videos_hook import SkippedVideosHook
 from .switch_to_deploy_hook import SwitchToDeployHook
 
-__all__ = ['SwitchToDeployHook']
+__all__ = ['SkippedVideosHook', 'SwitchToDeployHook']

@@ -1,0 +1,9 @@
+# ip-CSN-152 pretrained on Sports-1M, fine-tuned on Kinetics-400 for 58
+# epochs.
+_base_ = ['ircsn_sports1m_r152_32x2x1_kinetics400.py']
+
+model = dict(
+    backbone=dict(
+        bottleneck_mode='ip',
+        pretrained='https://download.openmmlab.com/mmaction/recognition/csn/'
+        'ipcsn_from_scratch_r152_sports1m_20210617-7a7cc5b9.pth'))

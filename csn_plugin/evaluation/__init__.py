@@ -1,0 +1,3 @@
+from .score_dump import ClassScoreDump
+
+__all__ = ['ClassScoreDump']

@@ -1,0 +1,81 @@
+"""Train a recognizer: ``python -m csn_plugin.tools.train CONFIG [options]``.
+
+Takes the options of MMAction2 1.x's ``tools/train.py`` and imports
+csn_plugin before reading the config, so ``mim train csn_plugin CONFIG`` uses
+the plugin's models with or without ``custom_imports`` in the config.
+"""
+import argparse
+
+from csn_plugin.tools.runner_args import add_runner_args, build_runner, load_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train an action recognizer with csn_plugin loaded.')
+    add_runner_args(parser)
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        metavar='CHECKPOINT',
+        help='resume from CHECKPOINT, or, given alone, from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='automatic mixed precision (AmpOptimWrapper)')
+    parser.add_argument(
+        '--no-validate', action='store_true',
+        help='skip validation during training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by the actual total batch size over '
+        "the config's auto_scale_lr.base_batch_size")
+    parser.add_argument('--seed', type=int, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed', action='store_true',
+        help='a different seed for each process')
+    parser.add_argument(
+        '--deterministic', action='store_true',
+        help='deterministic algorithms (slower)')
+    return parser.parse_args(argv)
+
+
+def apply_train_args(cfg, args):
+    """Fold the training options into ``cfg``."""
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp replaces OptimWrapper by '
+                             f'AmpOptimWrapper; the config uses {wrapper}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise KeyError('--auto-scale-lr needs auto_scale_lr = dict('
+                           'base_batch_size=...) in the config')
+        cfg.auto_scale_lr.enable = True
+    randomness = dict(cfg.get('randomness') or {})
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = apply_train_args(load_config(args), args)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
