@@ -19,10 +19,12 @@ import argparse
 import copy
 import json
 import os
+import os.path as osp
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -401,6 +403,96 @@ def run_case(case, args, device):
     return rows
 
 
+# -------------------------------------------------------------- mim test --
+#: (row, config overrides, test tool options) of the --mim-test case
+MIM_TEST_RUNS = [
+    ('built-in', dict(model=dict(backbone=dict(type='MMAction2ResNet3dCSN'))),
+     []),
+    ('plugin, --no-deploy', {}, ['--no-deploy']),
+    ('plugin (deploy)', {}, []),
+    ('plugin (deploy), bf16', dict(test_cfg=dict(fp16=True)), []),
+]
+
+
+def run_mim_test(config, checkpoint, work_dir):
+    """``mim test csn_plugin`` on a dataset, once per row of
+    :data:`MIM_TEST_RUNS`, in the current directory (where the config's data
+    paths resolve). Each run's config inherits ``config`` and adds
+    ``mim_test_support``: the built-in backbone under another name and a
+    hook that times the test loop."""
+    from mmengine import Config
+    base = Config.fromfile(config)
+    imports = list(base.get('custom_imports', {}).get('imports', []))
+    hooks = list(base.get('custom_hooks', []))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [osp.dirname(osp.abspath(__file__))] +
+        [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    rows, top1 = [], {}
+    for index, (name, overrides, options) in enumerate(MIM_TEST_RUNS):
+        cfg_file = osp.join(work_dir, f'run{index}.py')
+        dump = osp.join(work_dir, f'run{index}.pkl')
+        with open(cfg_file, 'w') as f:
+            f.write('\n'.join([
+                f'_base_ = [{osp.abspath(config)!r}]',
+                'custom_imports = dict(imports={!r}, '
+                'allow_failed_imports=False)'.format(
+                    imports + ['csn_plugin', 'mim_test_support']),
+                f"custom_hooks = {hooks + [dict(type='TestLoopTimerHook')]!r}",
+            ] + [f'{k} = {v!r}' for k, v in overrides.items()]) + '\n')
+        cmd = [mim, 'test', 'csn_plugin', cfg_file, '-C', checkpoint,
+               '--dump', dump, '--work-dir', osp.join(work_dir, f'run{index}')]
+        start = time.perf_counter()
+        done = subprocess.run(cmd + options, capture_output=True, text=True,
+                              env=env)
+        whole = time.perf_counter() - start
+        loop = [line.split() for line in done.stdout.splitlines()
+                if line.startswith('TEST_LOOP_SECONDS ')]
+        if done.returncode or not loop:
+            sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+            raise RuntimeError(f'mim test failed for {name}: {cmd}')
+        seconds, videos = float(loop[-1][1]), int(loop[-1][2])
+        top1[name] = predictions(dump)
+        rows.append(dict(run=name, videos=videos, whole_s=whole / videos,
+                         loop_s=seconds / videos))
+    labels = labels_of(osp.join(work_dir, 'run0.pkl'))
+    for row in rows:
+        pred = top1[row['run']]
+        row['top1_acc'] = sum(p == g for p, g in zip(pred, labels)) / len(
+            labels)
+        row['agree'] = sum(p == b for p, b in zip(
+            pred, top1['built-in'])) / len(pred)
+        row['speedup'] = rows[0]['loop_s'] / row['loop_s']
+    return rows
+
+
+def predictions(dump):
+    import pickle
+    with open(dump, 'rb') as f:
+        return [int(r['pred_score'].argmax()) for r in pickle.load(f)]
+
+
+def labels_of(dump):
+    import pickle
+    with open(dump, 'rb') as f:
+        return [int(r['gt_label']) for r in pickle.load(f)]
+
+
+def print_mim_test(rows, config):
+    print(f'\n`mim test csn_plugin {config}` per video:\n')
+    print('| run | videos | whole command s/video | test loop s/video | '
+          'speed-up (loop) | top-1 acc | same top-1 as built-in |')
+    print('|---|---|---|---|---|---|---|')
+    for r in rows:
+        print(f"| {r['run']} | {r['videos']} | {r['whole_s']:.3f} | "
+              f"{r['loop_s']:.3f} | {r['speedup']:.2f}x | "
+              f"{r['top1_acc']:.3f} | {r['agree']:.3f} |")
+    print('\n- Whole command: wall time of `mim test` (start-up, checkpoint '
+          'loading, data, model) over the videos. Test loop: before the '
+          'first test hook (BN folding included) to after the metrics.')
+
+
 def load_average():
     try:
         return '/'.join(f'{v:.1f}' for v in os.getloadavg())
@@ -501,6 +593,14 @@ def main():
     parser.add_argument('--no-memory', dest='memory', action='store_false',
                         help='skip the peak-memory subprocesses')
     parser.add_argument('--json', help='also write the rows to this file')
+    parser.add_argument(
+        '--mim-test', nargs=2, metavar=('CONFIG', 'CHECKPOINT'),
+        help='also time the whole `mim test csn_plugin CONFIG -C '
+        'CHECKPOINT` per video, built-in vs plugin (fp32, deploy, bf16), '
+        'and compare their top-1 predictions; run from where the '
+        "config's data paths resolve (see docs/performance.md)")
+    parser.add_argument('--only-mim-test', action='store_true',
+                        help='with --mim-test: skip the backbone cases')
     parser.add_argument('--probe-memory', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -527,6 +627,21 @@ def main():
              if args.device == 'cuda' else ''))
     print(f'load average (1/5/15 min) at start: {load_average()}; '
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    rows, rooflines, mim_rows = [], {}, []
+    if not args.only_mim_test:
+        rows, rooflines = run_cases(cases, args, device)
+    if args.mim_test:
+        with tempfile.TemporaryDirectory() as work_dir:
+            mim_rows = run_mim_test(*args.mim_test, work_dir)
+        print_mim_test(mim_rows, args.mim_test[0])
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(rows=rows, rooflines=rooflines, mim_test=mim_rows),
+                      f, indent=1)
+
+
+def run_cases(cases, args, device):
+    """The backbone cases: roofline, table, notes and targets."""
     dtypes = ['fp32', 'bf16'] + (['fp16'] if args.device == 'cuda' else [])
     rates = {d: dense_rates(device, d, args.repeats) for d in dtypes}
     rooflines = {d: max(r) for d, r in rates.items()}
@@ -551,9 +666,7 @@ def main():
             what='peak CUDA memory allocated' if args.device == 'cuda' else
             'peak RSS (VmHWM)'))
     print_targets(rows, args.memory)
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(rows=rows, rooflines=rooflines), f, indent=1)
+    return rows, rooflines
 
 
 if __name__ == '__main__':
