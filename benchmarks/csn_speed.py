@@ -677,7 +677,10 @@ def run_cases(cases, args, device):
         print(MEMORY_NOTE.format(
             what='peak CUDA memory allocated' if args.device == 'cuda' else
             'peak RSS (VmHWM)'))
-    print_targets(rows, args.memory)
+    if args.quick or args.device != 'cpu':
+        print('\n(The targets are for the full run on CPU.)')
+    else:
+        print_targets(rows, args.memory)
     return rows, rooflines
 
 
