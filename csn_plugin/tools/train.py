@@ -60,7 +60,8 @@ def apply_train_args(cfg, args):
             raise KeyError('--auto-scale-lr needs auto_scale_lr = dict('
                            'base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
-    randomness = dict(cfg.get('randomness') or {})
+    randomness = dict(seed=None)  # None: mmengine draws a seed and logs it
+    randomness.update(cfg.get('randomness') or {})
     if args.seed is not None:
         randomness['seed'] = args.seed
     if args.diff_rank_seed:

@@ -1,3 +1,4 @@
+from .clip_visualization_hook import ClipVisualizationHook
 from .skipped_videos_hook import SkippedVideosHook
 
-__all__ = ['SkippedVideosHook']
+__all__ = ['ClipVisualizationHook', 'SkippedVideosHook']
