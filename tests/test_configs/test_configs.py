@@ -99,8 +99,8 @@ def test_kinetics_pipelines():
         'PackActionInputs'
     ]
     sample = cfg.train_dataloader.dataset.pipeline[1]
-    assert (sample.clip_len, sample.frame_interval, sample.num_clips) == (32, 2,
-                                                                          1)
+    assert sample.clip_len == 32 and sample.frame_interval == 2
+    assert sample.num_clips == 1
     val = cfg.val_dataloader.dataset.pipeline
     assert val[1].num_clips == 1 and val[4].type == 'CenterCrop'
     assert val[4].crop_size == 224

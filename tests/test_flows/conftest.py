@@ -1,67 +1,8 @@
-"""Shared pieces of the end-to-end flow tests: a tiny generated dataset, the
-commands users type (run as subprocesses against the installed package),
-and one small model trained with ``mim train mmaction`` for the tests that
-need a checkpoint."""
-import os
-import os.path as osp
-import subprocess
-import sys
-
+"""Fixtures of the flow tests: a tiny generated dataset and one small model
+trained with ``mim train mmaction`` for the tests that need a checkpoint."""
 import pytest
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BIN = osp.dirname(sys.executable)
-MIM = osp.join(BIN, 'mim')
-#: The quickstart config at 64-pixel input and a quarter of its width.
-SMALL_CONFIG = osp.join(REPO, 'tests', 'test_flows', 'configs',
-                        'ircsn_r26_8x56_motion_small.py')
-#: Shrinks SMALL_CONFIG further for the plumbing tests: one epoch of an
-#: eighth-width ir-CSN-26.
-TINY_OPTIONS = [
-    'model.backbone.base_channels=8', 'model.cls_head.in_channels=256',
-    'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
-    'default_hooks.logger.interval=1'
-]
-
-
-def run(cmd, cwd=None, timeout=300, **env):
-    """Run ``cmd``; fail the test with the end of its output unless it
-    exits 0. Returns stdout and stderr together."""
-    env = dict(os.environ, **env)
-    env.setdefault('OMP_NUM_THREADS', '2')
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(f'{" ".join(map(str, cmd))} exited with '
-                    f'{proc.returncode}:\n{proc.stdout[-5000:]}')
-    return proc.stdout
-
-
-def make_dataset(out_dir, *options):
-    run([
-        sys.executable, '-m', 'csn_plugin.tools.make_dataset', out_dir,
-        '--size', '64', '--no-progress', *options
-    ])
-    return str(out_dir)
-
-
-def data_options(data_dir):
-    """``--cfg-options`` pointing a motion config's loaders at
-    ``data_dir``."""
-    options = []
-    for split in ('train', 'val', 'test'):
-        loader = f'{split}_dataloader.dataset'
-        options += [
-            f'{loader}.ann_file={data_dir}/{split}_list_videos.txt',
-            f'{loader}.data_prefix.video={data_dir}/videos_{split}'
-        ]
-    return options
+from flow_helpers import MIM, SMALL_CONFIG, TINY_OPTIONS, data_options, \
+    make_dataset, run
 
 
 @pytest.fixture(scope='session')

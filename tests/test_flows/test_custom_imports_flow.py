@@ -3,7 +3,7 @@ mmaction2 package, plus only ``custom_imports`` builds its model on the
 plugin's ``ResNet3dCSN``."""
 import sys
 
-from conftest import run
+from flow_helpers import run
 
 MMACTION_CSN = ('mmaction::recognition/csn/ircsn_ig65m-pretrained-r152-'
                 'bnfrozen_8xb12-32x2x1-58e_kinetics400-rgb.py')

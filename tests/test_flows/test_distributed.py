@@ -9,7 +9,7 @@ import sys
 
 import mmaction
 import torch
-from conftest import SMALL_CONFIG, run
+from flow_helpers import SMALL_CONFIG, run
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -69,7 +69,8 @@ def test_two_gloo_processes_train(tmp_path, tiny_options):
         f'_base_ = [{SMALL_CONFIG!r}]\n'
         "custom_imports = dict(imports=['csn_plugin', 'rank_probe'], "
         'allow_failed_imports=False)\n'
-        f'custom_hooks = [dict(type="RankProbeHook", out_dir={str(tmp_path)!r})]\n')
+        'custom_hooks = [dict(type="RankProbeHook", '
+        f'out_dir={str(tmp_path)!r})]\n')
     work_dir = tmp_path / 'work'
     output = run([
         osp.join(osp.dirname(sys.executable), 'torchrun'),

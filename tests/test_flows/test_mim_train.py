@@ -5,10 +5,9 @@ the plugin's tool, which needs no ``custom_imports``."""
 import os.path as osp
 import re
 
-import torch
-from conftest import MIM, SMALL_CONFIG, run
-
 import mmaction
+import torch
+from flow_helpers import MIM, SMALL_CONFIG, run
 
 REPLACED = ("csn_plugin.models.backbones.resnet3d_csn.ResNet3dCSN replaces "
             "MMAction2's built-in")
@@ -27,10 +26,9 @@ def assert_trained_plugin_model(work_dir, output):
     state = saved['state_dict']
     # ir-CSN-26 at base_channels=8: a depthwise 3x3x3 conv in every block
     assert state['backbone.conv1.conv.weight'].shape == (8, 3, 3, 7, 7)
-    assert state['backbone.layer1.0.conv2.0.conv.weight'].shape == (8, 1, 3, 3,
-                                                                  3)
-    assert state['backbone.layer4.1.conv2.0.conv.weight'].shape == (64, 1, 3,
-                                                                  3, 3)
+    depthwise = 'backbone.layer{}.{}.conv2.0.conv.weight'
+    assert state[depthwise.format(1, 0)].shape == (8, 1, 3, 3, 3)
+    assert state[depthwise.format(4, 1)].shape == (64, 1, 3, 3, 3)
     assert state['cls_head.fc_cls.weight'].shape == (4, 256)
 
 
@@ -52,6 +50,6 @@ def test_mim_train_csn_plugin_without_custom_imports(tmp_path, tiny_options):
         MIM, 'train', 'csn_plugin', config, '--gpus', '0', '--work-dir',
         work_dir, '--cfg-options', *tiny_options
     ])
-    assert re.search(r'Training command is .*/csn_plugin/\.mim/tools/train\.py',
-                     output)
+    assert re.search(
+        r'Training command is .*/csn_plugin/\.mim/tools/train\.py', output)
     assert_trained_plugin_model(work_dir, output)

@@ -12,7 +12,7 @@ import os.path as osp
 import re
 import sys
 
-from conftest import REPO, SMALL_CONFIG, run
+from flow_helpers import REPO, SMALL_CONFIG, run
 
 TRAIN_PER_CLASS = 150  # 75 iterations an epoch, 12 epochs
 TEST_PER_CLASS = 15
@@ -43,6 +43,7 @@ def test_quickstart_learns(tmp_path):
     assert re.search(r'Epoch\(train\) +\[12\]\[75/75\] .*eta: .* loss: ',
                      output)
     assert f'{4 * TEST_PER_CLASS} held-out videos' in output
+    print(output[output.index('==> [5/5]'):])  # the accuracy, in the report
     top1 = float(re.search(r'top-1 accuracy: +([\d.]+) %', output)[1]) / 100
     mean1 = float(
         re.search(r'mean class accuracy: +([\d.]+) %', output)[1]) / 100
