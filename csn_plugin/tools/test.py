@@ -18,13 +18,15 @@ import argparse
 
 from mmengine.logging import print_log
 
-from csn_plugin.tools.runner_args import add_runner_args, build_runner, load_config
+from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
+                                          load_config)
 
 AVERAGE_CLIPS = {'score': 'score', 'prob': 'prob', 'None': None}
 #: MMAction2 0.x ``--eval`` names that ``AccMetric`` computes.
 EVAL_METRICS = ('top_k_accuracy', 'mean_class_accuracy',
                 'mean_average_precision', 'mmit_mean_average_precision')
-#: The hook that folds BN into convs before testing (BN folding).
+#: Switches the model to its deploy form (BN folded into the convs) before
+#: testing; added when the backbone has ``switch_to_deploy``.
 DEPLOY_HOOK = 'SwitchToDeployHook'
 
 

@@ -6,7 +6,8 @@ the plugin's models with or without ``custom_imports`` in the config.
 """
 import argparse
 
-from csn_plugin.tools.runner_args import add_runner_args, build_runner, load_config
+from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
+                                          load_config)
 
 
 def parse_args(argv=None):

@@ -3,6 +3,7 @@ csn_plugin is imported.
 
 Each check runs in a fresh interpreter: a process group, once made, stays.
 """
+import socket
 import subprocess
 import sys
 import textwrap
@@ -33,6 +34,12 @@ torch.distributed.destroy_process_group()
 """
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def run_python(code, tmp_path):
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
                           cwd=tmp_path,
@@ -51,14 +58,14 @@ def test_patches_installed_once():
 
 def test_cpu_only_torch_needs_the_fix(tmp_path):
     assert not torch.cuda.is_available()
-    result = run_python(START.format(port=29631, plugin=''), tmp_path)
+    result = run_python(START.format(port=free_port(), plugin=''), tmp_path)
     assert result.returncode != 0
     assert "has no attribute '_cuda_setDevice'" in result.stderr
 
 
 def test_gloo_group_and_ddp_start_with_the_plugin(tmp_path):
     result = run_python(
-        START.format(port=29632, plugin='import csn_plugin'), tmp_path)
+        START.format(port=free_port(), plugin='import csn_plugin'), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'world size 1' in result.stdout
     assert 'ddp ok' in result.stdout

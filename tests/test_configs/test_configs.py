@@ -134,3 +134,22 @@ def test_motion_config_has_no_flip():
         assert 'Flip' not in types
     assert cfg.model.backbone.depth == 26
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+
+
+def test_syncbn_override_keeps_eps():
+    """The documented multi-GPU switch, --cfg-options
+    model.backbone.norm_cfg.type=SyncBN, keeps the CSN models' BN eps; a
+    single-process run turns the layers back into BN, as mmengine's runner
+    does."""
+    from mmaction.registry import MODELS
+    from mmengine.model import revert_sync_batchnorm
+    from torch import nn
+    cfg = load('ircsn_r26_8x112_motion.py')
+    cfg.merge_from_dict({'model.backbone.norm_cfg.type': 'SyncBN'})
+    init_default_scope(cfg.default_scope)
+    backbone = MODELS.build(cfg.model).backbone
+    norms = [m for m in backbone.modules() if isinstance(m, nn.SyncBatchNorm)]
+    assert len(norms) > 0 and all(m.eps == 1e-3 for m in norms)
+    backbone = revert_sync_batchnorm(backbone)
+    assert not any(
+        isinstance(m, nn.SyncBatchNorm) for m in backbone.modules())

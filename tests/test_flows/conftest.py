@@ -1,7 +1,7 @@
 """Fixtures of the flow tests: a tiny generated dataset and one small model
 trained with ``mim train mmaction`` for the tests that need a checkpoint."""
 import pytest
-from flow_helpers import MIM, SMALL_CONFIG, TINY_OPTIONS, data_options, \
+from flow_helpers import MIM, MOTION_CONFIG, TINY_OPTIONS, data_options, \
     make_dataset, run
 
 
@@ -23,7 +23,7 @@ def mim_trained(tmp_path_factory, tiny_options):
     """``mim train mmaction`` on the tiny dataset: (work_dir, output)."""
     work_dir = tmp_path_factory.mktemp('mim_train')
     output = run([
-        MIM, 'train', 'mmaction', SMALL_CONFIG, '--gpus', '0', '--work-dir',
+        MIM, 'train', 'mmaction', MOTION_CONFIG, '--gpus', '0', '--work-dir',
         work_dir, '--cfg-options', *tiny_options
     ])
     return work_dir, output

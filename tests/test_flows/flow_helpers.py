@@ -2,6 +2,7 @@
 subprocesses against the installed package, and the configs they use."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -10,12 +11,21 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BIN = osp.dirname(sys.executable)
 MIM = osp.join(BIN, 'mim')
-#: The quickstart config at 64-pixel input and a quarter of its width.
-SMALL_CONFIG = osp.join(REPO, 'tests', 'test_flows', 'configs',
-                        'ircsn_r26_8x56_motion_small.py')
-#: Shrinks SMALL_CONFIG further for the plumbing tests: one epoch of an
-#: eighth-width ir-CSN-26.
-TINY_OPTIONS = [
+#: The quickstart config, as users run it.
+MOTION_CONFIG = osp.join(REPO, 'configs', 'ircsn_r26_8x112_motion.py')
+#: It on 56x56 crops of 64-pixel videos: a quarter of the compute. Each
+#: pipeline is Init, SampleFrames, Decode, Resize, a crop, ...
+SMALL_INPUT = [
+    'train_dataloader.dataset.pipeline.3.scale=(-1,64)',
+    'train_dataloader.dataset.pipeline.4.size=56',
+] + [
+    f'{split}_dataloader.dataset.pipeline.{i}.{key}={value}'
+    for split in ('val', 'test')
+    for i, key, value in ((3, 'scale', '(-1,64)'), (4, 'crop_size', 56))
+]
+#: Smaller still for the tests of the plumbing: one epoch of an eighth-width
+#: ir-CSN-26.
+TINY_OPTIONS = SMALL_INPUT + [
     'model.backbone.base_channels=8', 'model.cls_head.in_channels=256',
     'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
     'default_hooks.logger.interval=1'
@@ -60,3 +70,11 @@ def data_options(data_dir):
             f'{loader}.data_prefix.video={data_dir}/videos_{split}'
         ]
     return options
+
+
+def free_port():
+    """A TCP port nobody listens on now, for a process group's rendezvous
+    (other test runs may share the machine)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])

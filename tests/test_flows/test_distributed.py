@@ -1,15 +1,17 @@
-"""Beyond one machine, on CPUs: two processes started by ``torchrun`` train
-through MMAction2's own train tool with ``--launcher pytorch`` and the
-gloo backend from the config's ``env_cfg``. Both ranks train, on disjoint
-halves of the data, in step; the checkpoint loads into the config's model.
+"""Beyond one machine, on CPUs: two processes, started by ``torchrun`` or by
+``mim train mmaction --launcher pytorch --gpus 2``, train through
+MMAction2's own train tool with the gloo backend from the config's
+``env_cfg``. Both ranks train, on disjoint halves of the data, in step; the
+checkpoint loads into the config's model.
 """
 import json
 import os.path as osp
 import sys
 
 import mmaction
+import pytest
 import torch
-from flow_helpers import SMALL_CONFIG, run
+from flow_helpers import MIM, MOTION_CONFIG, free_port, run
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -62,22 +64,35 @@ class RankProbeHook(Hook):
 '''
 
 
-def test_two_gloo_processes_train(tmp_path, tiny_options):
+def launch(how, config, work_dir):
+    """The command line that starts two training processes."""
+    if how == 'torchrun':
+        return [
+            osp.join(osp.dirname(sys.executable), 'torchrun'),
+            '--nproc_per_node', '2', '--master_port', free_port(), TRAIN_TOOL,
+            config, '--launcher', 'pytorch', '--work-dir', work_dir
+        ]
+    return [
+        MIM, 'train', 'mmaction', config, '--launcher', 'pytorch', '--gpus',
+        '2', '--port', free_port(), '--work-dir', work_dir
+    ]
+
+
+@pytest.mark.parametrize('how', ['torchrun', 'mim'])
+def test_two_gloo_processes_train(tmp_path, tiny_options, how):
     (tmp_path / 'rank_probe.py').write_text(RANK_PROBE)
     config = tmp_path / 'distributed.py'
     config.write_text(
-        f'_base_ = [{SMALL_CONFIG!r}]\n'
+        f'_base_ = [{MOTION_CONFIG!r}]\n'
         "custom_imports = dict(imports=['csn_plugin', 'rank_probe'], "
         'allow_failed_imports=False)\n'
         'custom_hooks = [dict(type="RankProbeHook", '
         f'out_dir={str(tmp_path)!r})]\n')
     work_dir = tmp_path / 'work'
-    output = run([
-        osp.join(osp.dirname(sys.executable), 'torchrun'),
-        '--nproc_per_node', '2', '--master_port', '29517', TRAIN_TOOL,
-        config, '--launcher', 'pytorch', '--work-dir', work_dir,
-        '--cfg-options', *tiny_options
-    ], OMP_NUM_THREADS='1', PYTHONPATH=str(tmp_path))
+    output = run(
+        launch(how, config, work_dir) + ['--cfg-options', *tiny_options],
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=str(tmp_path))
     assert "dist_cfg=dict(backend='gloo')" in output
 
     records = [

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from flow_helpers import MIM, SMALL_CONFIG, run
+from flow_helpers import MIM, MOTION_CONFIG, run
 
 TEST_VIDEOS = 12  # 4 classes x 3
 VIEWS = 3  # test clips a video
@@ -21,7 +21,7 @@ def checkpoint(mim_trained):
 
 def mim_test(package, checkpoint, tiny_options, *options):
     return run([
-        MIM, 'test', package, SMALL_CONFIG, '-C', checkpoint, *options,
+        MIM, 'test', package, MOTION_CONFIG, '-C', checkpoint, *options,
         '--cfg-options', *tiny_options
     ])
 
@@ -92,7 +92,7 @@ def test_average_clips_none_keeps_views(tmp_path, checkpoint, tiny_options):
 def test_mim_test_mmaction_equivalent(tmp_path, checkpoint, tiny_options):
     """MMAction2's own test tool, with average_clips from --cfg-options."""
     run([
-        MIM, 'test', 'mmaction', SMALL_CONFIG, '-C', checkpoint,
+        MIM, 'test', 'mmaction', MOTION_CONFIG, '-C', checkpoint,
         '--work-dir', tmp_path, '--dump', tmp_path / 'dump.pkl',
         '--cfg-options', 'model.cls_head.average_clips=prob', *tiny_options
     ])

@@ -7,7 +7,7 @@ import re
 
 import mmaction
 import torch
-from flow_helpers import MIM, SMALL_CONFIG, run
+from flow_helpers import MIM, MOTION_CONFIG, run
 
 REPLACED = ("csn_plugin.models.backbones.resnet3d_csn.ResNet3dCSN replaces "
             "MMAction2's built-in")
@@ -43,7 +43,7 @@ def test_mim_train_mmaction(mim_trained):
 
 def test_mim_train_csn_plugin_without_custom_imports(tmp_path, tiny_options):
     config = tmp_path / 'no_custom_imports.py'
-    config.write_text(f'_base_ = [{SMALL_CONFIG!r}]\n'
+    config.write_text(f'_base_ = [{MOTION_CONFIG!r}]\n'
                       'custom_imports = dict(imports=[])\n')
     work_dir = tmp_path / 'work'
     output = run([

@@ -3,16 +3,15 @@ trains with ``mim train mmaction``, tests with ``mim test csn_plugin
 --average-clips prob`` and prints the accuracy; the model learns.
 
 The install step is skipped (the suite runs in the installed environment),
-and the script trains the quickstart recipe on 56x56 crops of 64-pixel
-videos (``configs/ircsn_r26_8x56_motion_small.py`` beside this file): a
-quarter of the compute, a couple of minutes on 2 cores.
+and the script trains the quickstart config on 56x56 crops of 64-pixel
+videos: a quarter of the compute, a couple of minutes on 2 cores.
 """
 import json
 import os.path as osp
 import re
 import sys
 
-from flow_helpers import REPO, SMALL_CONFIG, run
+from flow_helpers import REPO, SMALL_INPUT, run
 
 TRAIN_PER_CLASS = 150  # 75 iterations an epoch, 12 epochs
 TEST_PER_CLASS = 15
@@ -27,11 +26,11 @@ def test_quickstart_learns(tmp_path):
         SKIP_INSTALL='1',
         VENV=osp.dirname(osp.dirname(sys.executable)),
         WORK=str(work),
-        CONFIG=SMALL_CONFIG,
         DATASET_ARGS=f'--size 64 --frames 24 --train-per-class '
         f'{TRAIN_PER_CLASS} --val-per-class 5 --test-per-class '
         f'{TEST_PER_CLASS} --no-progress',
-        TRAIN_ARGS='--seed 0')
+        TRAIN_ARGS='--seed 0 --cfg-options ' + ' '.join(SMALL_INPUT),
+        TEST_ARGS='--cfg-options ' + ' '.join(SMALL_INPUT))
 
     for step in range(1, 6):
         assert f'==> [{step}/5]' in output
