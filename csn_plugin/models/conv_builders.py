@@ -140,6 +140,72 @@ class InteractionPreservedConv3d(ConvBuilder):
                       out_channels, conv_cfg, norm_cfg, act_cfg))
 
 
+class SEVConv3d(ConvBuilder):
+    """The SEV factorization: channel-wise, spatial-grouped, temporal convs.
+
+    The building unit of SEVNet (Wang & Yang, "An Efficient 3D Convolutional
+    Neural Network with Channel-wise, Spatial-grouped, and Temporal
+    Convolutions", arXiv 2503.00796): a 1x1x1 conv that mixes channels, a
+    spatial group conv and a temporal conv, each followed by a norm and an
+    activation. Kernel sizes, the group width and whether the temporal conv
+    is depthwise are not public; they are arguments here (see
+    ``docs/sevnet.md``). Not one of :data:`CONV_BUILDERS`: the CSN design
+    space does not include it.
+
+    Args:
+        in_channels (int): Input channels of the channel-wise conv.
+        out_channels (int): Width of the spatial and temporal convs.
+        stride (int | tuple[int]): (t, h, w) stride; the spatial stride goes
+            on the spatial conv, the temporal one on the temporal conv.
+        dilation (int): Dilation of the spatial and temporal convs.
+        conv_cfg, norm_cfg (dict | None): Layer configs.
+        act_cfg (dict | None): Activation after the temporal conv; ``None``
+            where the block adds the residual first.
+        inner_act_cfg (dict): Activation after the channel-wise and spatial
+            convs. Defaults to ``dict(type='ReLU', inplace=True)``.
+        spatial_kernel (tuple[int]): Kernel of the spatial group conv.
+            Defaults to (1, 3, 3).
+        group_width (int): Channels per group of the spatial conv; 1 makes it
+            depthwise, ``out_channels`` dense. Defaults to 16.
+        temporal_kernel (tuple[int]): Kernel of the temporal conv.
+            Defaults to (3, 1, 1).
+        temporal_depthwise (bool): Whether the temporal conv is depthwise
+            rather than dense. Defaults to False.
+    """
+
+    name = 'sev'
+
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 stride=1,
+                 dilation=1,
+                 conv_cfg=None,
+                 norm_cfg=None,
+                 act_cfg=None,
+                 inner_act_cfg=dict(type='ReLU', inplace=True),
+                 spatial_kernel=(1, 3, 3),
+                 group_width=16,
+                 temporal_kernel=(3, 1, 1),
+                 temporal_depthwise=False):
+        if out_channels % group_width:
+            raise ValueError(
+                f'group_width={group_width} must divide the {out_channels} '
+                f'channels of the spatial group conv')
+        stride_t, stride_h, stride_w = _triple(stride)
+        super().__init__(
+            conv_unit(in_channels, out_channels, 1, 1, 1, 1, conv_cfg,
+                      norm_cfg, inner_act_cfg),
+            conv_unit(out_channels, out_channels, spatial_kernel,
+                      (1, stride_h, stride_w), (1, dilation, dilation),
+                      out_channels // group_width, conv_cfg, norm_cfg,
+                      inner_act_cfg),
+            conv_unit(out_channels, out_channels, temporal_kernel,
+                      (stride_t, 1, 1), (dilation, 1, 1),
+                      out_channels if temporal_depthwise else 1, conv_cfg,
+                      norm_cfg, act_cfg))
+
+
 def depthwise_groups(in_channels, out_channels):
     """Groups of a depthwise conv from ``in_channels`` to ``out_channels``."""
     groups = math.gcd(in_channels, out_channels)

@@ -22,12 +22,11 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..blocks import BasicBlock3d, Bottleneck3d
+from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
 
 
@@ -69,7 +68,9 @@ class FactorizedResNet3d(BaseModule):
         with_pool1 (bool): Whether to use the stem's 1x3x3 max-pool.
             Defaults to True.
         with_pool2 (bool): Whether to max-pool time by 2 after stage 1, as
-            MMAction2's ResNet3d does by default. Defaults to True.
+            MMAction2's ResNet3d does by default. The CSN paper's networks
+            (Table 1: res2 to res5 at T, T/2, T/4, T/8) have no such pool.
+            Defaults to False.
         frozen_stages (int): Stages (and the stem, if >= 0) whose parameters
             are frozen and kept in eval mode. -1 freezes nothing.
         conv_cfg (dict): Conv layer config. Defaults to ``dict(type='Conv3d')``.
@@ -121,7 +122,7 @@ class FactorizedResNet3d(BaseModule):
                  pool1_stride_s=2,
                  pool1_stride_t=1,
                  with_pool1=True,
-                 with_pool2=True,
+                 with_pool2=False,
                  frozen_stages=-1,
                  conv_cfg=dict(type='Conv3d'),
                  norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
@@ -257,15 +258,7 @@ class FactorizedResNet3d(BaseModule):
         elif self.init_cfg is not None:
             super().init_weights()
         else:
-            for m in self.modules():
-                if isinstance(m, nn.Conv3d):
-                    kaiming_init(m)
-                elif isinstance(m, _BatchNorm):
-                    constant_init(m, 1)
-            if self.zero_init_residual:
-                for m in self.modules():
-                    if isinstance(m, (BasicBlock3d, Bottleneck3d)):
-                        constant_init(m.last_norm, 0)
+            init_from_scratch(self, self.zero_init_residual)
 
     def load_pretrained(self, filename):
         """Load a 3D checkpoint through mmengine, reporting keys by name.

@@ -28,6 +28,9 @@ class ResNet3dCSN(FactorizedResNet3d):
         inflate_style (str): Only ``'3x3x3'``, MMAction2's CSN setting; kept so
             configs that pass it build. Others raise.
         style (str): Only ``'pytorch'`` (stride on the 3x3x3 conv).
+        with_pool2 (bool): Max-pool time by 2 after stage 1. Defaults to
+            True, MMAction2's default; its CSN configs, like the paper, set
+            False.
         **kwargs: The other arguments of :class:`FactorizedResNet3d`
             (``temporal_strides``, ``conv1_kernel``, ``norm_cfg``,
             ``norm_eval``, ``bn_frozen``, ``with_pool2``, ``frozen_stages``,
@@ -46,6 +49,7 @@ class ResNet3dCSN(FactorizedResNet3d):
                  bottleneck_mode='ir',
                  inflate_style='3x3x3',
                  style='pytorch',
+                 with_pool2=True,
                  **kwargs):
         if bottleneck_mode not in ('ip', 'ir'):
             raise ValueError(f"bottleneck_mode must be 'ip' or 'ir', but got "
@@ -58,4 +62,8 @@ class ResNet3dCSN(FactorizedResNet3d):
                              f'style={style!r} is not supported')
         self.bottleneck_mode = bottleneck_mode
         super().__init__(
-            depth, conv_type=bottleneck_mode, pretrained=pretrained, **kwargs)
+            depth,
+            conv_type=bottleneck_mode,
+            pretrained=pretrained,
+            with_pool2=with_pool2,
+            **kwargs)
