@@ -18,6 +18,8 @@
 #   TRAIN_ARGS    more `mim train` options, e.g.
 #                 "--cfg-options train_cfg.max_epochs=2"
 #   TEST_ARGS     more `mim test` options
+#   OMP_NUM_THREADS  compute threads (default: one core less than there
+#                 are, at least 1: the data-loading worker takes a core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -27,6 +29,10 @@ CONFIG=${CONFIG:-configs/ircsn_r26_8x112_motion.py}
 DATASET_ARGS=${DATASET_ARGS:---train-per-class 150 --val-per-class 20 --test-per-class 20}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 TEST_ARGS=${TEST_ARGS:-}
+# On 2 cores: 1 thread. More threads than free cores make the threads wait
+# on each other at every step, several times slower.
+CORES=$(nproc)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$((CORES > 2 ? CORES - 1 : 1))}
 absolute() { case $1 in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
 VENV=$(absolute "$VENV")
 WORK=$(absolute "$WORK")
