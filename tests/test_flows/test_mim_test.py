@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from flow_helpers import MIM, MOTION_CONFIG, run
+from flow_helpers import MIM, MOTION_CONFIG, free_port, run
 
 TEST_VIDEOS = 12  # 4 classes x 3
 VIEWS = 3  # test clips a video
@@ -30,11 +30,18 @@ def sums(scores):
     return [sum(video) for video in scores]
 
 
-def test_average_clips_prob(tmp_path, checkpoint, tiny_options):
+@pytest.fixture(scope='module')
+def prob_run(tmp_path_factory, checkpoint, tiny_options):
+    work_dir = tmp_path_factory.mktemp('prob')
     output = mim_test('csn_plugin', checkpoint, tiny_options,
-                      '--average-clips', 'prob', '--work-dir', tmp_path,
-                      '--out', tmp_path / 'scores.json', '--dump',
-                      tmp_path / 'dump.pkl')
+                      '--average-clips', 'prob', '--work-dir', work_dir,
+                      '--out', work_dir / 'scores.json', '--dump',
+                      work_dir / 'dump.pkl')
+    return work_dir, output
+
+
+def test_average_clips_prob(prob_run):
+    tmp_path, output = prob_run
     assert re.search(r'Testing command is .*/csn_plugin/tools/test\.py',
                      output)
     assert re.search(r'test results: acc/top1: [\d.]+, acc/top5: [\d.]+, '
@@ -100,3 +107,21 @@ def test_mim_test_mmaction_equivalent(tmp_path, checkpoint, tiny_options):
         dumped = pickle.load(f)
     sample_sums = [sample['pred_score'].sum().item() for sample in dumped]
     assert sample_sums == pytest.approx([1.0] * TEST_VIDEOS, abs=1e-5)
+
+
+def test_two_processes(tmp_path, checkpoint, tiny_options, prob_run):
+    """``--launcher pytorch --gpus 2`` on CPUs: the scores of both processes,
+    gathered in dataset order, are those of one process."""
+    output = run([
+        MIM, 'test', 'csn_plugin', MOTION_CONFIG, '-C', checkpoint,
+        '--launcher', 'pytorch', '--gpus', '2', '--port', free_port(),
+        '--average-clips', 'prob', '--work-dir', tmp_path, '--out',
+        tmp_path / 'scores.json', '--cfg-options', *tiny_options
+    ], OMP_NUM_THREADS='1')
+    assert 'torch.distributed.launch --nproc_per_node=2' in output
+    assert re.search(r'test results: acc/top1: [\d.]+', output)
+    single, _ = prob_run
+    np.testing.assert_allclose(
+        json.loads((tmp_path / 'scores.json').read_text()),
+        json.loads((single / 'scores.json').read_text()),
+        atol=1e-5)
