@@ -23,13 +23,24 @@ from mmcv.cnn import ConvModule
 __all__ = ['fusion_works', 'can_fuse', 'run_fused']
 
 
+def _params(conv, dtype):
+    """The conv's weight and bias in ``dtype``; copies in another dtype are
+    made once and kept (a deployed backbone's weights no longer change)."""
+    if conv.weight.dtype == dtype:
+        return conv.weight, conv.bias
+    cache = conv.__dict__.setdefault('_fused_params', {})
+    if dtype not in cache:
+        cache[dtype] = (conv.weight.detach().to(dtype),
+                        conv.bias.detach().to(dtype))
+    return cache[dtype]
+
+
 def _conv(unit, x, residual=None):
     """``act(conv(x) + b)``, or ``relu(conv(x) + b + residual)`` written into
     ``residual``, for a folded ``ConvModule``."""
     conv = unit.conv
-    args = (conv.weight.to(x.dtype), conv.bias.to(x.dtype),
-            list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups)
+    args = (*_params(conv, x.dtype), list(conv.padding), list(conv.stride),
+            list(conv.dilation), conv.groups)
     if residual is not None:
         return torch.ops.mkldnn._convolution_pointwise_.binary(
             residual, x, *args, 'add', 1.0, 'relu', [], None)
