@@ -22,7 +22,7 @@ def test_quickstart_learns(tmp_path):
     work = tmp_path / 'quickstart'
     output = run(
         ['bash', osp.join(REPO, 'scripts', 'quickstart.sh')],
-        timeout=900,
+        timeout=1800,  # 12 epochs: about 6 min on 2 idle cores, 15 on busy ones
         SKIP_INSTALL='1',
         VENV=osp.dirname(osp.dirname(sys.executable)),
         WORK=str(work),
