@@ -1,18 +1,20 @@
-"""Fused inference of a deployed (BN-folded) 3D ResNet on CPU with oneDNN.
+"""Fused inference of a 3D ResNet with eval-mode BN on CPU, with oneDNN.
 
-After :func:`~csn_plugin.models.fold_bn.fold_conv_bn` each conv unit is a conv
-with bias and, maybe, a ReLU; a residual block ends with
+With its eval-mode BN folded in (:func:`~.fold_bn.folded_params`; in place
+after ``switch_to_deploy``, else on the fly) each conv unit is a conv with
+bias and, maybe, a ReLU; a residual block ends with
 ``relu(conv(x) + identity)``. oneDNN runs both as one primitive with post-ops
 (``torch.ops.mkldnn._convolution_pointwise``, the kernels that
 ``torch.compile`` emits for CPU convolutions), and the last conv of a block
 writes its sum into the identity tensor instead of a new one. That saves the
-ReLU and add passes over the feature maps and, on CPU, most of the fresh
+BN, ReLU and add passes over the feature maps and, on CPU, most of the fresh
 allocations (page faults) of the large early-stage maps.
 
 These ops have no autograd and are private to PyTorch, so the fused path is
-taken only without gradients, on CPU, in float32 (or bfloat16 under CPU
-autocast), and only after :func:`fusion_works` checked the ops against the
-eager computation on this PyTorch build. Otherwise the eager modules run.
+taken only without gradients, on CPU, with every BN in eval mode, in float32
+(or bfloat16 under CPU autocast), and only after :func:`fusion_works` checked
+the ops against the eager computation on this PyTorch build. Otherwise the
+modules run.
 """
 import functools
 
@@ -20,12 +22,21 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 
+from .fold_bn import check_foldable, folded_params
+
 __all__ = ['fusion_works', 'can_fuse', 'run_fused']
 
 
-def _params(conv, dtype):
-    """The conv's weight and bias in ``dtype``; copies in another dtype are
-    made once and kept (a deployed backbone's weights no longer change)."""
+def _params(unit, dtype):
+    """The unit's weight and bias, BN folded in, in ``dtype``.
+
+    A unit with BN folds it now (its parameters may change between calls);
+    a folded one keeps its copies in another dtype once made (a deployed
+    backbone's weights no longer change)."""
+    conv = unit.conv
+    if unit.with_norm:
+        weight, bias = folded_params(conv, unit.norm)
+        return weight.to(dtype), bias.to(dtype)
     if conv.weight.dtype == dtype:
         return conv.weight, conv.bias
     cache = conv.__dict__.setdefault('_fused_params', {})
@@ -39,7 +50,7 @@ def _conv(unit, x, residual=None):
     """``act(conv(x) + b)``, or ``relu(conv(x) + b + residual)`` written into
     ``residual``, for a folded ``ConvModule``."""
     conv = unit.conv
-    args = (*_params(conv, x.dtype), list(conv.padding), list(conv.stride),
+    args = (*_params(unit, x.dtype), list(conv.padding), list(conv.stride),
             list(conv.dilation), conv.groups)
     if residual is not None:
         return torch.ops.mkldnn._convolution_pointwise_.binary(
@@ -63,17 +74,23 @@ def _is_relu(module):
 
 
 def _fusable_unit(unit, act):
-    return (isinstance(unit, ConvModule) and not unit.with_norm
-            and unit.conv.bias is not None
+    """A conv unit with BN (or folded, with a bias), then ReLU if ``act``."""
+    try:
+        check_foldable(unit)
+    except (TypeError, ValueError):
+        return False
+    conv = unit.conv
+    return (isinstance(conv, nn.Conv3d) and conv.padding_mode == 'zeros'
+            and (unit.with_norm or conv.bias is not None)
             and unit.order == ('conv', 'norm', 'act')
             and unit.with_activation == act
             and (not act or _is_relu(unit.activate)))
 
 
 def can_fuse(backbone):
-    """Whether every part of a folded backbone has a fused form: conv units
-    with bias and ReLU or no activation, blocks ending in ``relu(conv +
-    identity)``."""
+    """Whether every part of a backbone has a fused form: conv units with
+    eval-mode BN (or folded, with a bias) and ReLU or no activation, blocks
+    ending in ``relu(conv + identity)``."""
     if not _fusable_unit(backbone.conv1, act=True):
         return False
     for name in backbone.res_layers:

@@ -247,3 +247,29 @@ def test_onednn_fusion_matches_eager_deployed_backbone():
     # with gradients enabled the deployed backbone runs its modules
     model.onednn_fusion = True
     assert model(x)[-1].requires_grad
+
+
+def test_eval_takes_the_fused_path_without_folding_in_place():
+    """Validation and testing without deploy: BN folded per call into the
+    fused kernels; the modules and state dict stay as they are."""
+    torch.manual_seed(0)
+    model = ResNet3dCSN(**SMALL)
+    model.init_weights()
+    randomize_bn(model)
+    keys = list(model.state_dict())
+    assert model.onednn_fusion == torch.backends.mkldnn.is_available()
+    x = clip()
+    model.eval()
+    with torch.no_grad():
+        fused = model(x)
+        model.onednn_fusion = False
+        eager = model(x)
+    assert rel(eager, fused) < 1e-5
+    assert list(model.state_dict()) == keys and not model.deploy
+    # BN in train mode keeps the modules, gradients or not
+    model.onednn_fusion = True
+    model.train()
+    with torch.no_grad():
+        out = model(x)
+    assert model.layer1[0].conv1.bn.num_batches_tracked > 0
+    assert torch.isfinite(out).all()

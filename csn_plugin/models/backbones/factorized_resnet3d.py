@@ -221,7 +221,6 @@ class FactorizedResNet3d(BaseModule):
         self.memory_format = memory_format
         self.efficient_conv_bn_eval = efficient_conv_bn_eval
         self.deploy = False
-        self.onednn_fusion = False
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks)[:num_stages]
@@ -261,6 +260,10 @@ class FactorizedResNet3d(BaseModule):
                 m.requires_grad_(False)
             if isinstance(m, ConvModule):
                 m.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
+        #: whether inference on CPU takes oneDNN's fused kernels
+        #: (:mod:`..onednn_fusion`); it folds eval-mode BN on the fly too
+        self.onednn_fusion = (efficient_conv_bn_eval and fusion_works()
+                              and can_fuse(self))
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):
@@ -368,9 +371,10 @@ class FactorizedResNet3d(BaseModule):
         """Fold every BatchNorm into the conv before it, in place.
 
         For inference: the folded backbone computes what the eval-mode one
-        did (up to float rounding) without the BN passes; on CPU it then runs
-        oneDNN's fused conv + ReLU (+ residual) kernels when PyTorch has them
-        (``onednn_fusion``, see :mod:`..onednn_fusion`). It cannot train
+        did (up to float rounding) without folding anything per call; on CPU
+        it runs oneDNN's fused conv + ReLU (+ residual) kernels when PyTorch
+        has them (``onednn_fusion``, see :mod:`..onednn_fusion`), in bf16
+        with copies of its weights made once. It cannot train
         again, and its state dict would not be in MMAction2's layout, so
         afterwards ``train(True)``, ``state_dict()`` and ``load_state_dict()``
         raise. Save or load checkpoints before switching. Calling it twice is
@@ -388,11 +392,13 @@ class FactorizedResNet3d(BaseModule):
     def _run_stage(self, stage, x):
         """The stem conv or a stage on ``x``.
 
-        Deployed, on CPU and without gradients, by oneDNN's fused conv +
-        bias + ReLU (+ residual) kernels (:mod:`..onednn_fusion`), in bf16
-        under CPU bf16 autocast; otherwise by its modules.
+        Without gradients, on CPU, with every BN in eval mode (testing,
+        validation): by oneDNN's fused conv + bias + ReLU (+ residual)
+        kernels (:mod:`..onednn_fusion`), in bf16 under CPU bf16 autocast;
+        otherwise by its modules.
         """
-        if (self.onednn_fusion and x.device.type == 'cpu'
+        bn_eval = self.deploy or not self.training or self.norm_eval
+        if (self.onednn_fusion and bn_eval and x.device.type == 'cpu'
                 and not torch.is_grad_enabled()
                 and x.dtype in (torch.float32, torch.bfloat16)):
             if (torch.is_autocast_enabled('cpu')
