@@ -6,7 +6,8 @@ fixes the PyPI stack where it needs it and registers the plugin's backbones
 into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
 MMAction2's built-in class of the same name, and its checked video dataset,
 decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
-``HOOKS`` and ``METRICS``.
+``HOOKS`` and ``METRICS``, and ``BF16OptimWrapper`` into mmengine's
+``OPTIM_WRAPPERS``.
 """
 from .compat import patch_stack
 from .version import __version__

@@ -3,6 +3,7 @@
 ``patch_stack()`` runs once when ``csn_plugin`` is imported, before
 ``mmaction.models`` is imported.
 """
+from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
@@ -15,3 +16,4 @@ def patch_stack():
     install_drn_placeholder()
     install_checkpoint_allowlist()
     install_cpu_distributed()
+    install_bf16_scores()

@@ -20,6 +20,7 @@ import warnings
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import ConvModule
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -28,6 +29,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...registry import MODELS
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
+from ..fold_bn import fold_conv_bn
+from ..mixed_precision_conv import MixedPrecisionConv3d  # noqa: F401
+from ..onednn_fusion import can_fuse, fusion_works, run_fused
 
 
 @MODELS.register_module()
@@ -73,7 +77,11 @@ class FactorizedResNet3d(BaseModule):
             Defaults to False.
         frozen_stages (int): Stages (and the stem, if >= 0) whose parameters
             are frozen and kept in eval mode. -1 freezes nothing.
-        conv_cfg (dict): Conv layer config. Defaults to ``dict(type='Conv3d')``.
+        conv_cfg (dict): Conv layer config. Defaults to
+            ``dict(type='MixedPrecisionConv3d')``, an ``nn.Conv3d`` that
+            keeps fp32 where oneDNN's bf16 training kernels are slow or wrong
+            (see :mod:`..mixed_precision_conv`); ``dict(type='Conv3d')``
+            builds plain ones, with the same state dict.
         norm_cfg (dict): Norm layer config. Defaults to
             ``dict(type='BN3d', requires_grad=True, eps=1e-3)``, the CSN
             models' BN epsilon.
@@ -88,6 +96,20 @@ class FactorizedResNet3d(BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block when
             training from scratch. Defaults to True.
+        memory_format (str): Layout the backbone computes in:
+            ``'channels_last_3d'`` (NTHWC in memory; several times faster for
+            the depthwise 3x3x3 convs on CPU, where oneDNN takes that layout)
+            or ``'contiguous'`` (NCTHW, PyTorch's default). Inputs are
+            converted on entry and outputs returned contiguous, so heads and
+            checkpoints see the usual layout either way. Defaults to
+            ``'channels_last_3d'``.
+        efficient_conv_bn_eval (bool): Fold each eval-mode BatchNorm into its
+            conv on the fly (mmcv's ``ConvModule`` option, after "Tune-Mode
+            ConvBN Blocks For Efficient Transfer Learning",
+            arXiv:2305.11624): the conv runs with ``W * s`` and a bias, and
+            the BN pass over the feature map is skipped. Same outputs and
+            gradients up to float rounding; it acts in validation and testing
+            and while training with ``norm_eval``. Defaults to True.
         init_cfg (dict | list[dict], optional): mmengine init config; not
             together with ``pretrained``.
     """
@@ -100,6 +122,12 @@ class FactorizedResNet3d(BaseModule):
         50: (Bottleneck3d, (3, 4, 6, 3)),
         101: (Bottleneck3d, (3, 4, 23, 3)),
         152: (Bottleneck3d, (3, 8, 36, 3)),
+    }
+
+    #: ``memory_format`` argument -> torch memory format
+    memory_formats = {
+        'channels_last_3d': torch.channels_last_3d,
+        'contiguous': torch.contiguous_format,
     }
 
     def __init__(self,
@@ -124,13 +152,15 @@ class FactorizedResNet3d(BaseModule):
                  with_pool1=True,
                  with_pool2=False,
                  frozen_stages=-1,
-                 conv_cfg=dict(type='Conv3d'),
+                 conv_cfg=dict(type='MixedPrecisionConv3d'),
                  norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
                  act_cfg=dict(type='ReLU', inplace=True),
                  norm_eval=None,
                  bn_frozen=False,
                  with_cp=False,
                  zero_init_residual=True,
+                 memory_format='channels_last_3d',
+                 efficient_conv_bn_eval=True,
                  init_cfg=None):
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give either `pretrained` or `init_cfg`, not both')
@@ -157,6 +187,10 @@ class FactorizedResNet3d(BaseModule):
         if max(out_indices) >= num_stages:
             raise ValueError(f'out_indices {tuple(out_indices)} must be '
                              f'below num_stages={num_stages}')
+        if memory_format not in self.memory_formats:
+            raise ValueError(f'memory_format must be one of '
+                             f'{sorted(self.memory_formats)}, but got '
+                             f'{memory_format!r}')
         if norm_eval is None:
             norm_eval = bn_frozen
         elif bn_frozen and not norm_eval:
@@ -184,6 +218,9 @@ class FactorizedResNet3d(BaseModule):
         self.norm_eval = norm_eval
         self.bn_frozen = bn_frozen
         self.zero_init_residual = zero_init_residual
+        self.memory_format = memory_format
+        self.efficient_conv_bn_eval = efficient_conv_bn_eval
+        self.deploy = False
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks)[:num_stages]
@@ -218,10 +255,15 @@ class FactorizedResNet3d(BaseModule):
             inplanes = planes * self.block.expansion
         self.feat_dim = inplanes
 
-        if bn_frozen:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.requires_grad_(False)
+        for m in self.modules():
+            if bn_frozen and isinstance(m, _BatchNorm):
+                m.requires_grad_(False)
+            if isinstance(m, ConvModule):
+                m.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
+        #: whether inference on CPU takes oneDNN's fused kernels
+        #: (:mod:`..onednn_fusion`); it folds eval-mode BN on the fly too
+        self.onednn_fusion = (efficient_conv_bn_eval and fusion_works()
+                              and can_fuse(self))
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):
@@ -312,17 +354,73 @@ class FactorizedResNet3d(BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = self.conv1(x)
+        x = x.contiguous(memory_format=self.memory_formats[self.memory_format])
+        x = self._run_stage(self.conv1, x)
         if self.with_pool1:
             x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
+            x = self._run_stage(getattr(self, name), x)
             if i == 0 and self.with_pool2:
                 x = self.pool2(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into the conv before it, in place.
+
+        For inference: the folded backbone computes what the eval-mode one
+        did (up to float rounding) without folding anything per call; on CPU
+        it runs oneDNN's fused conv + ReLU (+ residual) kernels when PyTorch
+        has them (``onednn_fusion``, see :mod:`..onednn_fusion`), in bf16
+        with copies of its weights made once. It cannot train
+        again, and its state dict would not be in MMAction2's layout, so
+        afterwards ``train(True)``, ``state_dict()`` and ``load_state_dict()``
+        raise. Save or load checkpoints before switching. Calling it twice is
+        a no-op.
+        """
+        if self.deploy:
+            return
+        for m in self.modules():
+            if isinstance(m, ConvModule):
+                fold_conv_bn(m)
+        self.deploy = True
+        self.onednn_fusion = fusion_works() and can_fuse(self)
+        self.eval()
+
+    def _run_stage(self, stage, x):
+        """The stem conv or a stage on ``x``.
+
+        Without gradients, on CPU, with every BN in eval mode (testing,
+        validation): by oneDNN's fused conv + bias + ReLU (+ residual)
+        kernels (:mod:`..onednn_fusion`), in bf16 under CPU bf16 autocast;
+        otherwise by its modules.
+        """
+        bn_eval = self.deploy or not self.training or self.norm_eval
+        if (self.onednn_fusion and bn_eval and x.device.type == 'cpu'
+                and not torch.is_grad_enabled()
+                and x.dtype in (torch.float32, torch.bfloat16)):
+            if (torch.is_autocast_enabled('cpu')
+                    and torch.get_autocast_dtype('cpu') == torch.bfloat16):
+                x = x.to(torch.bfloat16)
+            return run_fused(stage, x)
+        return stage(x)
+
+    def _check_not_deployed(self, action):
+        if self.deploy:
+            raise RuntimeError(
+                f'cannot {action} {type(self).__name__}: switch_to_deploy() '
+                f'folded its BatchNorms into the convs for inference. Build '
+                f'the model anew (and load the checkpoint) for that.')
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._check_not_deployed('take the state dict of')
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._check_not_deployed('load a state dict into')
+        super()._load_from_state_dict(*args, **kwargs)
 
     def _freeze_stages(self):
         if self.frozen_stages >= 0:
@@ -340,6 +438,8 @@ class FactorizedResNet3d(BaseModule):
         Returns:
             FactorizedResNet3d: ``self``, as ``nn.Module.train`` does.
         """
+        if mode:
+            self._check_not_deployed('train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

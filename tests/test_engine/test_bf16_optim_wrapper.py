@@ -1,0 +1,47 @@
+"""BF16OptimWrapper: bf16 autocast training, also on the CPU."""
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+
+from csn_plugin.engine import BF16OptimWrapper
+from mmaction.registry import OPTIM_WRAPPERS as MMACTION_OPTIM_WRAPPERS
+
+
+def build(**kwargs):
+    model = nn.Sequential(nn.Conv3d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.randn(1, 3, 4, 6, 6))  # materialize the lazy layer
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return model, BF16OptimWrapper(optimizer=optimizer, **kwargs)
+
+
+def test_registered_for_mmengine_and_mmaction_configs():
+    for registry in (OPTIM_WRAPPERS, MMACTION_OPTIM_WRAPPERS):
+        assert registry.get('BF16OptimWrapper') is BF16OptimWrapper
+    model = nn.Linear(2, 2)
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type='BF16OptimWrapper',
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    assert isinstance(wrapper, OptimWrapper)
+
+
+def test_forward_in_bf16_parameters_and_gradients_in_fp32():
+    model, wrapper = build()
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.randn(2, 3, 4, 6, 6)
+    with wrapper.optim_context(model):
+        out = model(x)
+        assert out.dtype == torch.bfloat16
+        loss = out.float().square().mean()
+    wrapper.update_params(loss)
+    for p, b in zip(model.parameters(), before):
+        assert p.dtype == torch.float32
+        assert not torch.equal(p, b)
+    # outside the context the model runs in fp32 again
+    assert model(x).dtype == torch.float32
+
+
+def test_bad_device_type():
+    with pytest.raises(ValueError, match='device_type'):
+        build(device_type='tpu')
