@@ -1,7 +1,9 @@
-# A small ir-CSN trained from scratch on the generated motion dataset: the
-# quickstart model. ir-CSN-26 at half width (base_channels=32) on 8x112x112
-# clips trains in a few minutes on 2 CPU cores and learns the motion classes
-# well above chance.
+# A small ir-CSN trained from scratch on the generated motion dataset
+# (python -m csn_plugin.tools.make_dataset data/motion): the quickstart
+# model. ir-CSN-26 at a quarter width (base_channels=16) on 8x112x112 clips;
+# about 900 iterations (150 training videos a class, 12 epochs) take it from
+# chance to telling the motion directions apart, in a few minutes on 2 CPU
+# cores.
 _base_ = [
     '_base_/models/ircsn_r152.py', '_base_/datasets/motion_8x112_video.py',
     '_base_/default_runtime.py'
@@ -10,8 +12,8 @@ _base_ = [
 custom_imports = dict(imports=['csn_plugin'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(depth=26, base_channels=32, zero_init_residual=True),
-    cls_head=dict(num_classes=4, in_channels=1024),
+    backbone=dict(depth=26, base_channels=16, zero_init_residual=True),
+    cls_head=dict(num_classes=4, in_channels=512),
     # The generated videos' pixels spread over 0-255 like natural images'.
     data_preprocessor=dict(
         mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0]),
@@ -19,18 +21,18 @@ model = dict(
     test_cfg=None)
 
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=8, val_begin=1, val_interval=1)
+    type='EpochBasedTrainLoop', max_epochs=12, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=7, eta_min=0, by_epoch=True,
-         begin=1, end=8, convert_to_iter_based=True)
+    dict(type='CosineAnnealingLR', T_max=11, eta_min=0, by_epoch=True,
+         begin=1, end=12, convert_to_iter_based=True)
 ]
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=40, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 

@@ -11,8 +11,10 @@ default_hooks = dict(
         save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
-    # Off unless a test tool's --show/--show-dir turns it on.
-    visualization=dict(type='VisualizationHook', enable=False))
+    # Off unless a test tool's --show/--show-dir turns it on. csn_plugin's
+    # version of MMAction2's VisualizationHook, which cannot draw the
+    # multi-view inputs of 3D recognizers.
+    visualization=dict(type='ClipVisualizationHook', enable=False))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -8,7 +8,7 @@ as a script, hence the absolute imports. It takes MMAction2
 * ``--average-clips {score,prob,None}`` sets ``model.cls_head.average_clips``
   (1.x reads it from the config only): ``prob`` averages the softmax of the
   views, so each video's scores sum to 1; ``score`` averages raw scores;
-  ``None`` keeps the views apart.
+  ``None`` keeps the views apart (no accuracy then; save them with --out).
 * ``--eval top_k_accuracy mean_class_accuracy ...`` picks the accuracy
   metrics.
 * ``--out result.json`` (``.yaml``, ``.pkl``) writes each video's class
@@ -18,13 +18,15 @@ import argparse
 
 from mmengine.logging import print_log
 
-from csn_plugin.tools.runner_args import add_runner_args, build_runner, load_config
+from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
+                                          load_config)
 
 AVERAGE_CLIPS = {'score': 'score', 'prob': 'prob', 'None': None}
 #: MMAction2 0.x ``--eval`` names that ``AccMetric`` computes.
 EVAL_METRICS = ('top_k_accuracy', 'mean_class_accuracy',
                 'mean_average_precision', 'mmit_mean_average_precision')
-#: The hook that folds BN into convs before testing (BN folding).
+#: Switches the model to its deploy form (BN folded into the convs) before
+#: testing; added when the backbone has ``switch_to_deploy``.
 DEPLOY_HOOK = 'SwitchToDeployHook'
 
 
@@ -39,8 +41,9 @@ def parse_args(argv=None):
         choices=list(AVERAGE_CLIPS),
         help='how the class scores of a video\'s views (clips x crops) are '
         'combined: prob (mean of softmax; scores sum to 1), score (mean of '
-        'raw scores) or None (one score row per view); defaults to the '
-        "config's model.cls_head.average_clips")
+        'raw scores) or None (one score row per view, saved with --out or '
+        "--dump; no accuracy); defaults to the config's "
+        'model.cls_head.average_clips')
     parser.add_argument(
         '--eval',
         nargs='+',
@@ -94,7 +97,11 @@ def add_evaluator(cfg, metric):
 
 def enable_visualization(cfg, args):
     hooks = cfg.setdefault('default_hooks', {})
-    hooks.setdefault('visualization', dict(type='VisualizationHook'))
+    if hooks.get('visualization') is None:  # MMAction2's configs have none
+        hooks.visualization = dict(type='ClipVisualizationHook')
+    elif hooks.visualization.type == 'VisualizationHook':
+        # MMAction2's fails on 3D recognizers' inputs (mmaction2#2697).
+        hooks.visualization.type = 'ClipVisualizationHook'
     hooks.visualization.update(
         enable=True,
         show=args.show,
@@ -117,6 +124,18 @@ def apply_test_args(cfg, args):
     """Fold the testing options into ``cfg``."""
     if args.average_clips is not None:
         set_average_clips(cfg, args.average_clips)
+    if args.average_clips == 'None':
+        # One score row per view: accuracy metrics need one per video.
+        if args.eval:
+            raise ValueError('--eval needs one score row per video; '
+                             '--average-clips None keeps one per view')
+        if not (args.out or args.dump):
+            raise ValueError('--average-clips None computes no accuracy (the '
+                             'views stay apart); add --out FILE or --dump '
+                             'FILE.pkl to save the per-view scores')
+        print_log('--average-clips None: per-view scores are saved, '
+                  'accuracy is not computed', logger='current', level=30)
+        cfg.test_evaluator = []
     if args.eval:
         cfg.test_evaluator = dict(
             type='AccMetric', metric_list=tuple(args.eval))

@@ -6,7 +6,8 @@ the plugin's models with or without ``custom_imports`` in the config.
 """
 import argparse
 
-from csn_plugin.tools.runner_args import add_runner_args, build_runner, load_config
+from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
+                                          load_config)
 
 
 def parse_args(argv=None):
@@ -60,7 +61,8 @@ def apply_train_args(cfg, args):
             raise KeyError('--auto-scale-lr needs auto_scale_lr = dict('
                            'base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
-    randomness = dict(cfg.get('randomness') or {})
+    randomness = dict(seed=None)  # None: mmengine draws a seed and logs it
+    randomness.update(cfg.get('randomness') or {})
     if args.seed is not None:
         randomness['seed'] = args.seed
     if args.diff_rank_seed:

@@ -99,8 +99,8 @@ def test_kinetics_pipelines():
         'PackActionInputs'
     ]
     sample = cfg.train_dataloader.dataset.pipeline[1]
-    assert (sample.clip_len, sample.frame_interval, sample.num_clips) == (32, 2,
-                                                                          1)
+    assert sample.clip_len == 32 and sample.frame_interval == 2
+    assert sample.num_clips == 1
     val = cfg.val_dataloader.dataset.pipeline
     assert val[1].num_clips == 1 and val[4].type == 'CenterCrop'
     assert val[4].crop_size == 224
@@ -134,3 +134,22 @@ def test_motion_config_has_no_flip():
         assert 'Flip' not in types
     assert cfg.model.backbone.depth == 26
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+
+
+def test_syncbn_override_keeps_eps():
+    """The documented multi-GPU switch, --cfg-options
+    model.backbone.norm_cfg.type=SyncBN, keeps the CSN models' BN eps; a
+    single-process run turns the layers back into BN, as mmengine's runner
+    does."""
+    from mmaction.registry import MODELS
+    from mmengine.model import revert_sync_batchnorm
+    from torch import nn
+    cfg = load('ircsn_r26_8x112_motion.py')
+    cfg.merge_from_dict({'model.backbone.norm_cfg.type': 'SyncBN'})
+    init_default_scope(cfg.default_scope)
+    backbone = MODELS.build(cfg.model).backbone
+    norms = [m for m in backbone.modules() if isinstance(m, nn.SyncBatchNorm)]
+    assert len(norms) > 0 and all(m.eps == 1e-3 for m in norms)
+    backbone = revert_sync_batchnorm(backbone)
+    assert not any(
+        isinstance(m, nn.SyncBatchNorm) for m in backbone.modules())

@@ -1,32 +1,34 @@
 # The generated motion dataset (python -m csn_plugin.tools.make_dataset
 # data/motion): small videos whose classes differ only in how things move.
 # 8-frame clips of 112x112; no flips, which would turn one motion into
-# another. Few workers: the clips are cheap to decode, and on a 2-core
-# machine every worker takes a core from the training process.
-dataset_type = 'VideoDataset'
+# another. The plugin's checked dataset and decord transforms name the list
+# line or the video file when one is wrong. Few workers: the clips are cheap
+# to decode, and on a 2-core machine every worker takes a core from the
+# training process.
+dataset_type = 'CheckedVideoDataset'
 data_root = 'data/motion'
 ann_file_train = 'data/motion/train_list_videos.txt'
 ann_file_val = 'data/motion/val_list_videos.txt'
 ann_file_test = 'data/motion/test_list_videos.txt'
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='CheckedDecordInit'),
     dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='CheckedDecordDecode'),
     dict(type='Resize', scale=(-1, 128)),
     dict(type='RandomCrop', size=112),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='CheckedDecordInit'),
     dict(
         type='SampleFrames',
         clip_len=8,
         frame_interval=2,
         num_clips=1,
         test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='CheckedDecordDecode'),
     dict(type='Resize', scale=(-1, 128)),
     dict(type='CenterCrop', crop_size=112),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -34,14 +36,14 @@ val_pipeline = [
 ]
 # 3 clips a video, averaged by cls_head.average_clips.
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='CheckedDecordInit'),
     dict(
         type='SampleFrames',
         clip_len=8,
         frame_interval=2,
         num_clips=3,
         test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='CheckedDecordDecode'),
     dict(type='Resize', scale=(-1, 128)),
     dict(type='CenterCrop', crop_size=112),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -9,6 +9,9 @@ model = dict(
         pretrained=None,
         pretrained2d=False,
         with_pool2=False,
+        # eps 1e-3 as in the VMZ models; spelled out so that
+        # --cfg-options model.backbone.norm_cfg.type=SyncBN keeps it.
+        norm_cfg=dict(type='BN3d', requires_grad=True, eps=1e-3),
         norm_eval=False,
         bn_frozen=False,
         zero_init_residual=False),

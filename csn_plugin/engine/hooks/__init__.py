@@ -1,4 +1,5 @@
+from .clip_visualization_hook import ClipVisualizationHook
 from .skipped_videos_hook import SkippedVideosHook
 from .switch_to_deploy_hook import SwitchToDeployHook
 
-__all__ = ['SkippedVideosHook', 'SwitchToDeployHook']
+__all__ = ['ClipVisualizationHook', 'SkippedVideosHook', 'SwitchToDeployHook']

@@ -1,0 +1,29 @@
+"""Fixtures of the flow tests: a tiny generated dataset and one small model
+trained with ``mim train mmaction`` for the tests that need a checkpoint."""
+import pytest
+from flow_helpers import MIM, MOTION_CONFIG, TINY_OPTIONS, data_options, \
+    make_dataset, run
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    """4 classes; 3 training, 1 validation and 3 test videos a class."""
+    return make_dataset(
+        tmp_path_factory.mktemp('tiny') / 'motion', '--train-per-class', '3',
+        '--val-per-class', '1', '--test-per-class', '3', '--frames', '20')
+
+
+@pytest.fixture(scope='session')
+def tiny_options(tiny_data):
+    return TINY_OPTIONS + data_options(tiny_data)
+
+
+@pytest.fixture(scope='session')
+def mim_trained(tmp_path_factory, tiny_options):
+    """``mim train mmaction`` on the tiny dataset: (work_dir, output)."""
+    work_dir = tmp_path_factory.mktemp('mim_train')
+    output = run([
+        MIM, 'train', 'mmaction', MOTION_CONFIG, '--gpus', '0', '--work-dir',
+        work_dir, '--cfg-options', *tiny_options
+    ])
+    return work_dir, output
