@@ -583,9 +583,9 @@ def print_targets(rows, memory):
                      f"noise floor {r['noise']:.1e})")
         if memory:
             ok = ok and r['plugin_mib'] <= r['builtin_mib']
-        lines.append(
-            text + (f", memory {r['plugin_mib']:.0f} vs {r['builtin_mib']:.0f} "
-               f'MiB' if memory else '') + f": {'met' if ok else 'NOT met'}")
+            text += (f", memory {r['plugin_mib']:.0f} vs "
+                     f"{r['builtin_mib']:.0f} MiB")
+        lines.append(text + f": {'met' if ok else 'NOT met'}")
     if lines:
         print('\nTargets:\n' + '\n'.join(lines))
 
