@@ -1,5 +1,9 @@
+from .autocast_dtype_hook import AutocastDtypeHook
 from .clip_visualization_hook import ClipVisualizationHook
 from .skipped_videos_hook import SkippedVideosHook
 from .switch_to_deploy_hook import SwitchToDeployHook
 
-__all__ = ['ClipVisualizationHook', 'SkippedVideosHook', 'SwitchToDeployHook']
+__all__ = [
+    'AutocastDtypeHook', 'ClipVisualizationHook', 'SkippedVideosHook',
+    'SwitchToDeployHook'
+]
