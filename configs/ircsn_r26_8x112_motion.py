@@ -6,7 +6,7 @@
 # cores.
 _base_ = [
     '_base_/models/ircsn_r152.py', '_base_/datasets/motion_8x112_video.py',
-    '_base_/default_runtime.py'
+    '_base_/schedules/adamw_cosine_12e.py', '_base_/default_runtime.py'
 ]
 
 custom_imports = dict(imports=['csn_plugin'], allow_failed_imports=False)
@@ -19,22 +19,6 @@ model = dict(
         mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0]),
     # Batches of several videos at test time: no per-video view chunking.
     test_cfg=None)
-
-train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=12, val_begin=1, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=11, eta_min=0, by_epoch=True,
-         begin=1, end=12, convert_to_iter_based=True)
-]
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=40, norm_type=2))
-auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
     logger=dict(interval=5),

@@ -1,10 +1,15 @@
-# SEVNet ('s' layout) trained from scratch on the generated motion dataset
-# (python -m csn_plugin.tools.make_dataset data/motion): 8-frame 112x112
-# clips, the paper's SGD + cosine schedule shortened to 8 epochs.
+# SEVNet ('s' layout) trained from scratch on the generated motion dataset,
+# as the quickstart trains ir-CSN-26 (same data, schedule and clips):
+#   python -m csn_plugin.tools.make_dataset data/motion \
+#       --train-per-class 150 --val-per-class 20 --test-per-class 20
+# 8-frame 112x112 clips; AdamW with warm-up and cosine decay over 12 epochs.
+# (The paper's SGD schedule, configs/_base_/schedules/sgd_cosine_64e.py, is
+# for Something-Something and Kinetics; on this small dataset it stayed at
+# chance for 8 epochs.)
 _base_ = [
     '../_base_/models/sevnet_s.py',
     '../_base_/datasets/motion_8x112_video.py',
-    '../_base_/schedules/sgd_cosine_64e.py',
+    '../_base_/schedules/adamw_cosine_12e.py',
     '../_base_/default_runtime.py'
 ]
 
@@ -15,20 +20,6 @@ model = dict(
     # The generated videos' pixels spread over 0-255 like natural images'.
     data_preprocessor=dict(
         mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0]))
-
-train_cfg = dict(max_epochs=8, val_interval=1)
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=8,
-        eta_min=0,
-        by_epoch=True,
-        begin=0,
-        end=8,
-        convert_to_iter_based=True)
-]
-# lr 0.01 for a batch of 8: the paper's lr, on a smaller batch.
-auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
     logger=dict(interval=5),

@@ -118,7 +118,8 @@ def test_sevnet_config(path):
 
 def test_sevnet_motion_config():
     """The quick-start SEVNet: the generated motion data, no flips (they
-    would turn one class into another), the paper's optimizer, 8 epochs."""
+    would turn one class into another), the quickstart's schedule (AdamW,
+    one warm-up epoch, cosine to epoch 12)."""
     cfg = Config.fromfile(SEVNET_MOTION)
     assert cfg.custom_imports == CUSTOM_IMPORTS
     model = build_on_meta(cfg.model)
@@ -126,5 +127,14 @@ def test_sevnet_motion_config():
     assert model.cls_head.num_classes == 4
     assert 'motion' in cfg.train_dataloader.dataset.ann_file
     assert all(t.type != 'Flip' for t in cfg.train_dataloader.dataset.pipeline)
-    assert cfg.optim_wrapper.optimizer.lr == 0.01
-    assert cfg.param_scheduler[0].T_max == cfg.train_cfg.max_epochs == 8
+    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-3,
+                                               weight_decay=1e-4)
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.end) == ('LinearLR', 1)
+    assert cosine.type == 'CosineAnnealingLR'
+    assert cosine.end == cfg.train_cfg.max_epochs == 12
+    assert cosine.begin + cosine.T_max == cosine.end
+    quickstart = Config.fromfile(osp.join(CONFIGS,
+                                          'ircsn_r26_8x112_motion.py'))
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg'):
+        assert cfg[key] == quickstart[key]
