@@ -12,6 +12,7 @@ from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from csn_plugin.models import ResNet3dCSN
+from csn_plugin.models.onednn_fusion import fusion_works
 
 SMALL = dict(depth=26, base_channels=8, with_pool2=False)
 CLIP = (2, 3, 8, 32, 32)
@@ -273,3 +274,17 @@ def test_eval_takes_the_fused_path_without_folding_in_place():
         out = model(x)
     assert model.layer1[0].conv1.bn.num_batches_tracked > 0
     assert torch.isfinite(out).all()
+
+
+def test_fusion_check_is_not_fooled_by_a_meta_build():
+    """Building a backbone on the meta device first (as the complexity tool
+    does) must not turn the fused path off for later CPU backbones: the
+    one-off check runs on the CPU whatever the default device."""
+    fusion_works.cache_clear()
+    try:
+        with torch.device('meta'):
+            ResNet3dCSN(**SMALL)
+        model = ResNet3dCSN(**SMALL)
+        assert model.onednn_fusion == torch.backends.mkldnn.is_available()
+    finally:
+        fusion_works.cache_clear()
