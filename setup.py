@@ -42,7 +42,7 @@ class BuildPyWithMim(build_py):
 
 
 INSTALL_REQUIRES = [
-    'torch>=2.1',
+    'torch>=2.4',  # torch.get_autocast_dtype / is_autocast_enabled(device)
     'mmengine==0.10.7',
     'mmcv-lite>=2.0.0rc4,<2.2.0',  # mmaction2 1.2.0 asserts mmcv < 2.2.0
     'mmaction2==1.2.0',

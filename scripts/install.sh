@@ -12,8 +12,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-"$PY" -m pip install -q --upgrade 'pip>=23' 2>&1 | grep -v "is ignored" || true
-"$PY" -m pip install -q 'torch==2.13.0' 2>&1 | grep -v "is ignored" || true
+# pip's "... is ignored" notes about absent local indexes are dropped; a
+# failing pip still stops the script (pipefail).
+pip_install() {
+  "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored" || true; }
+}
+pip_install --upgrade 'pip>=23'
+pip_install 'torch==2.13.0'
 # A regular (non-editable) install: it carries csn_plugin/.mim for `mim`.
-"$PY" -m pip install -q ".[$EXTRAS]" 2>&1 | grep -v "is ignored" || true
+pip_install ".[$EXTRAS]"
 "$PY" -c "import csn_plugin, torch, mmaction; print('csn_plugin', csn_plugin.__version__, '| torch', torch.__version__, '| mmaction2', mmaction.__version__)"

@@ -1,12 +1,9 @@
 """ClassScoreDump: each video's class scores to a file, as MMAction2 0.x's
 ``tools/test.py --out`` wrote them."""
-import os.path as osp
-
 from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import dump
 from mmengine.logging import print_log
-from mmengine.utils import mkdir_or_exist
 
 
 @METRICS.register_module()
@@ -42,7 +39,6 @@ class ClassScoreDump(BaseMetric):
             self.results.append(sample['pred_score'].cpu().tolist())
 
     def compute_metrics(self, results):
-        mkdir_or_exist(osp.dirname(osp.abspath(self.out_file)))
         dump(results, self.out_file)
         print_log(f'class scores of {len(results)} videos written to '
                   f'{self.out_file}', logger='current')

@@ -16,6 +16,7 @@ as a script, hence the absolute imports. It takes MMAction2
 """
 import argparse
 
+from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
 from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
@@ -96,7 +97,7 @@ def add_evaluator(cfg, metric):
 
 
 def enable_visualization(cfg, args):
-    hooks = cfg.setdefault('default_hooks', {})
+    hooks = cfg.setdefault('default_hooks', ConfigDict())
     if hooks.get('visualization') is None:  # MMAction2's configs have none
         hooks.visualization = dict(type='ClipVisualizationHook')
     elif hooks.visualization.type == 'VisualizationHook':
@@ -114,10 +115,10 @@ def enable_deploy(cfg):
     """Fold BN into convs before testing, when the backbone can."""
     from mmaction.registry import MODELS
     backbone = MODELS.get(cfg.model.get('backbone', {}).get('type', ''))
-    if hasattr(backbone, 'switch_to_deploy'):
-        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-            dict(type=DEPLOY_HOOK)
-        ]
+    hooks = list(cfg.get('custom_hooks', []))
+    if (hasattr(backbone, 'switch_to_deploy')
+            and all(hook.get('type') != DEPLOY_HOOK for hook in hooks)):
+        cfg.custom_hooks = hooks + [dict(type=DEPLOY_HOOK)]
 
 
 def apply_test_args(cfg, args):

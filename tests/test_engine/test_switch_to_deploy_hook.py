@@ -50,6 +50,8 @@ def test_switches_the_backbone_before_the_test_epoch(recognizer):
     # testing twice leaves it deployed, and only once folded
     SwitchToDeployHook().before_test_epoch(runner)
     assert recognizer.backbone.deploy
+    torch.testing.assert_close(scores(recognizer, x), expected, rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_runs_after_weight_swapping_hooks():

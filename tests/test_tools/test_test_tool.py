@@ -4,6 +4,7 @@ import os.path as osp
 import mmaction
 import pytest
 from mmaction.registry import MODELS
+from mmengine.config import Config
 
 from csn_plugin.models import ResNet3dCSN
 from csn_plugin.tools.test import apply_test_args, parse_args
@@ -101,9 +102,13 @@ def test_show_dir_adds_visualization_hook():
 
 
 def test_deploy_hook_only_for_backbones_that_can():
-    can_deploy = hasattr(ResNet3dCSN, 'switch_to_deploy')
+    assert hasattr(ResNet3dCSN, 'switch_to_deploy')
     hooks = [h['type'] for h in configure().get('custom_hooks', [])]
-    assert ('SwitchToDeployHook' in hooks) == can_deploy
+    assert 'SwitchToDeployHook' in hooks
+    # MMAction2's ResNet3d cannot deploy: no hook
+    cfg = configure('--cfg-options', 'model.backbone.type=ResNet3d')
+    assert 'SwitchToDeployHook' not in [
+        h['type'] for h in cfg.get('custom_hooks', [])]
     hooks = [h['type'] for h in configure('--no-deploy').get('custom_hooks',
                                                              [])]
     assert 'SwitchToDeployHook' not in hooks
@@ -128,6 +133,28 @@ def test_deploy_hook_added_for_a_deployable_backbone():
             'custom_hooks', [])
     finally:
         MODELS.module_dict.pop('DeployableCSNForTest')
+
+
+def test_deploy_hook_in_the_config_is_not_added_twice(tmp_path):
+    """A config that already has SwitchToDeployHook (as docs/performance.md
+    shows) keeps exactly one."""
+    config = tmp_path / 'with_hook.py'
+    config.write_text(f'_base_ = [{MOTION!r}]\n'
+                      "custom_hooks = [dict(type='SwitchToDeployHook')]\n")
+    hooks = [h['type'] for h in configure(config=str(config)).custom_hooks]
+    assert hooks.count('SwitchToDeployHook') == 1
+
+
+def test_show_dir_without_default_hooks(tmp_path):
+    """A config with no default_hooks at all gets the visualization hook."""
+    settings = Config.fromfile(MOTION).to_dict()
+    del settings['default_hooks']
+    config = str(tmp_path / 'no_default_hooks.py')
+    Config(settings).dump(config)
+    assert 'default_hooks' not in configure(config=config)
+    cfg = configure('--show-dir', 'vis', config=config)
+    assert cfg.default_hooks.visualization.type == 'ClipVisualizationHook'
+    assert cfg.default_hooks.visualization.out_dir == 'vis'
 
 
 def test_missing_config_is_named():
