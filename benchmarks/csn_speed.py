@@ -17,6 +17,7 @@ Speed figures only; nothing here is a pass/fail test.
 """
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -147,13 +148,15 @@ def calibrate(model, shape, seed=0):
     model.eval()
 
 
-def make_models(case, device):
+def make_models(case, device, calibrated=True):
     """The built-in backbone and one plugin backbone per variant, all with
-    the built-in's (calibrated) weights."""
+    the built-in's weights: calibrated (:func:`calibrate`), or as MMAction2's
+    ``init_weights()`` leaves them."""
     builtin = build_builtin(case)
     builtin.init_weights()
-    n, c, t, h, w = case.shape
-    calibrate(builtin, (2, c, min(t, 8), min(h, 112), min(w, 112)))
+    if calibrated:
+        n, c, t, h, w = case.shape
+        calibrate(builtin, (2, c, min(t, 8), min(h, 112), min(w, 112)))
     state = builtin.state_dict()
     plugins = [build_plugin(case, v, state) for v in case.variants]
     models = [builtin] + plugins
@@ -164,6 +167,12 @@ def make_models(case, device):
         if variant.deploy:
             model.switch_to_deploy()
     return builtin, plugins
+
+
+def clip_of(case, device):
+    """The random input clip of a case."""
+    x = torch.randn(case.shape, generator=torch.Generator().manual_seed(1))
+    return x.to(device)
 
 
 def autocast(device, dtype):
@@ -361,8 +370,7 @@ def memory_in_subprocess(args, case_index, impl):
 def run_case(case, args, device):
     torch.manual_seed(0)
     builtin, plugins = make_models(case, device)
-    x = torch.randn(case.shape, generator=torch.Generator().manual_seed(1))
-    x = x.to(device)
+    x = clip_of(case, device)
     macs, out = count_macs(builtin, x)
     projection = torch.randn_like(out.float())
     if case.mode == 'train':
@@ -389,63 +397,60 @@ def run_case(case, args, device):
     results = [result_of(case, m, fn())
                for m, fn in zip([builtin] + plugins, fns)]
     noise = {d: rel_diff(results[0], r) for d, r in noise.items()}
+    if case.mode == 'infer' and 'bf16' in noise:
+        floor = input_rounding_error(builtin, x, results[0])
     seconds = time_interleaved(fns, args.repeats, device)
     rows = []
     for i, variant in enumerate(case.variants):
-        rows.append(dict(
+        row = dict(
             case=case.name, shape='x'.join(map(str, case.shape)),
             variant=variant.label, dtype=variant.dtype,
             builtin_s=seconds[0], plugin_s=seconds[i + 1],
             speedup=seconds[0] / seconds[i + 1],
             rel_diff=rel_diff(results[0], results[i + 1]),
             noise=noise[variant.dtype],
-            gmacs=macs / seconds[i + 1] / 1e9))
+            gmacs=macs / seconds[i + 1] / 1e9)
+        if case.mode == 'infer' and variant.dtype == 'bf16':
+            row['input_rounding'] = floor
+        rows.append(row)
     return rows
 
 
 # ----------------------------------------------------------- bf16 error --
-#: the weights the bf16 accuracy table compares on
-ACCURACY_WEIGHTS = ('calibrated', 'init_weights')
+def input_rounding_error(builtin, x, ref):
+    """How far the built-in's fp32 output moves when only the input clip is
+    rounded to bf16. Every bf16 path makes that rounding (autocast rounds the
+    input of the first conv), so it bounds from below what any of them can
+    reach on these weights."""
+    with torch.no_grad():
+        out = builtin(x.to(torch.bfloat16).to(x.dtype)).float()
+    return rel_diff(ref, {'output': out})
 
 
-def bf16_accuracy(case, device):
+def bf16_accuracy(case, row, device):
     """How far bf16 inference lands from the built-in's fp32 output, per set
-    of weights: ``calibrated`` (those of the timed cases) and ``init_weights``
-    (MMAction2's own initialisation, Kaiming convs and unit BN, untouched).
-
-    Besides the plugin's deployed bf16 path (as ``test_cfg.fp16`` runs it):
-    MMAction2's model under bf16 autocast, and MMAction2's fp32 model fed
-    the clip rounded to bf16. That one rounding happens on every bf16 path
-    (autocast rounds the input of the first conv), so it bounds from below
-    what any of them can reach on those weights."""
-    results = {}
-    x = torch.randn(case.shape, generator=torch.Generator().manual_seed(1))
-    x = x.to(device)
-    for weights in ACCURACY_WEIGHTS:
-        torch.manual_seed(0)
-        builtin = build_builtin(case)
-        builtin.init_weights()
-        if weights == 'calibrated':
-            n, c, t, h, w = case.shape
-            calibrate(builtin, (2, c, min(t, 8), min(h, 112), min(w, 112)))
-        plugin = build_plugin(case, Variant('deploy, bf16', deploy=True,
-                                            dtype='bf16'),
-                              builtin.state_dict())
-        builtin.to(device).eval()
-        plugin.to(device).eval()
-        plugin.switch_to_deploy()
-        with torch.no_grad():
-            ref = {'output': builtin(x).float()}
-            rounded = builtin(x.to(torch.bfloat16).to(x.dtype)).float()
-            with autocast(device, 'bf16'):
-                mmaction = builtin(x).float()
-                ours = plugin(x).float()
-        results[weights] = dict(
-            plugin=rel_diff(ref, {'output': ours}),
-            mmaction=rel_diff(ref, {'output': mmaction}),
-            input_rounding=rel_diff(ref, {'output': rounded}))
-        del builtin, plugin
-    return results
+    of weights: ``calibrated``, from the case's ``row`` of the plugin's
+    deployed bf16 path (its rel. diff, and as MMAction2's model under bf16
+    autocast its noise floor), and ``init_weights``, MMAction2's own
+    initialisation (Kaiming convs, unit BN) untouched, measured here the
+    same way."""
+    variant = Variant('deploy, bf16', deploy=True, dtype='bf16')
+    torch.manual_seed(0)
+    builtin, (plugin, ) = make_models(
+        dataclasses.replace(case, variants=[variant]), device,
+        calibrated=False)
+    x = clip_of(case, device)
+    with torch.no_grad():
+        ref = {'output': builtin(x).float()}
+        with autocast(device, 'bf16'):
+            mmaction = {'output': builtin(x).float()}
+            ours = {'output': plugin(x).float()}
+    init_weights = dict(plugin=rel_diff(ref, ours),
+                        mmaction=rel_diff(ref, mmaction),
+                        input_rounding=input_rounding_error(builtin, x, ref))
+    calibrated = dict(plugin=row['rel_diff'], mmaction=row['noise'],
+                      input_rounding=row['input_rounding'])
+    return dict(calibrated=calibrated, init_weights=init_weights)
 
 
 def print_bf16_accuracy(case, results):
@@ -524,10 +529,9 @@ def run_mim_test(config, checkpoint, work_dir):
             sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
             raise RuntimeError(f'mim test failed for {name}: {cmd}')
         seconds, videos = float(loop[-1][1]), int(loop[-1][2])
-        scores[name] = class_scores(dump)
+        scores[name], labels = read_dump(dump)
         rows.append(dict(run=name, videos=videos, whole_s=whole / videos,
                          loop_s=seconds / videos))
-    labels = torch.tensor(labels_of(osp.join(work_dir, 'run0.pkl')))
     ref = scores[rows[0]['run']]
     for row in rows:
         score = scores[row['run']]
@@ -539,18 +543,15 @@ def run_mim_test(config, checkpoint, work_dir):
     return rows
 
 
-def class_scores(dump):
-    """The ``(videos, classes)`` float32 class scores of a ``--dump``."""
+def read_dump(dump):
+    """The ``(videos, classes)`` float32 class scores and the labels of a
+    ``--dump``."""
     import pickle
     with open(dump, 'rb') as f:
-        return torch.stack([torch.as_tensor(r['pred_score']).float()
-                            for r in pickle.load(f)])
-
-
-def labels_of(dump):
-    import pickle
-    with open(dump, 'rb') as f:
-        return [int(r['gt_label']) for r in pickle.load(f)]
+        samples = pickle.load(f)
+    scores = torch.stack([torch.as_tensor(r['pred_score']).float()
+                          for r in samples])
+    return scores, torch.tensor([int(r['gt_label']) for r in samples])
 
 
 def print_mim_test(rows, config):
@@ -774,9 +775,9 @@ def run_cases(cases, args, device):
     rows, accuracy = [], {}
     for index, case in enumerate(cases):
         case_rows = run_case(case, args, device)
-        if case.mode == 'infer' and any(v.dtype == 'bf16'
-                                        for v in case.variants):
-            accuracy[case.name] = bf16_accuracy(case, device)
+        for row in case_rows:
+            if 'input_rounding' in row:
+                accuracy[case.name] = bf16_accuracy(case, row, device)
         if args.memory:
             builtin_mib = memory_in_subprocess(args, index, 'builtin')
             for i, row in enumerate(case_rows):

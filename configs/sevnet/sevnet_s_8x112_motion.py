@@ -23,6 +23,6 @@ model = dict(
 
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(interval=1, max_keep_ckpts=1, save_best='acc/top1'))
+    checkpoint=dict(max_keep_ckpts=1, save_best='acc/top1'))
 # CPU processes talk over gloo (torchrun / --launcher pytorch).
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -91,8 +91,6 @@ class BasicBlock3d(ResidualBlock3d):
         with_cp (bool): Gradient checkpointing.
     """
 
-    expansion = 1
-
     def __init__(self, inplanes, planes, conv_builder, stride=(1, 1, 1),
                  dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
                  norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),

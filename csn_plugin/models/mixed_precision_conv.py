@@ -17,7 +17,13 @@ import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-__all__ = ['MixedPrecisionConv3d']
+__all__ = ['MixedPrecisionConv3d', 'cpu_bf16_autocast']
+
+
+def cpu_bf16_autocast():
+    """Whether CPU autocast to bfloat16 is on."""
+    return (torch.is_autocast_enabled('cpu')
+            and torch.get_autocast_dtype('cpu') == torch.bfloat16)
 
 
 @MODELS.register_module()
@@ -39,8 +45,7 @@ class MixedPrecisionConv3d(nn.Conv3d):
 
     def _fp32_under_cpu_bf16(self, input):
         if not (input.device.type == 'cpu' and torch.is_grad_enabled()
-                and torch.is_autocast_enabled('cpu')
-                and torch.get_autocast_dtype('cpu') == torch.bfloat16):
+                and cpu_bf16_autocast()):
             return False
         depthwise = self.groups > 1 and self.groups == self.in_channels
         two_frames = (self.kernel_size[0] > 1 and self.stride[0] == 1

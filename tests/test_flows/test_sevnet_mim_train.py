@@ -3,35 +3,19 @@
 A tiny SEVNet (widths 16-32, one SEV module a stage) trains one epoch of 4
 iterations on 8 generated videos and validates, in well under a minute.
 """
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import torch
+from flow_helpers import MIM, REPO, data_options, make_dataset, run
 
-CONFIG = 'configs/sevnet/sevnet_s_8x112_motion.py'
-
-
-def run(cmd, cwd=None, timeout=300):
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS',
-                                                           '2'))
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+CONFIG = osp.join(REPO, 'configs', 'sevnet', 'sevnet_s_8x112_motion.py')
 
 
-def test_sevnet_trains_with_mim(tmp_path, repo_root, venv_bin):
-    data = tmp_path / 'motion'
-    run([
-        sys.executable, '-m', 'csn_plugin.tools.make_dataset',
-        str(data), '--classes', '4', '--train-per-class', '2',
-        '--val-per-class', '1', '--test-per-class', '1', '--frames', '16',
-        '--size', '64', '--no-progress'
-    ])
+def test_sevnet_trains_with_mim(tmp_path):
+    data = make_dataset(
+        tmp_path / 'motion', '--classes', '4', '--train-per-class', '2',
+        '--val-per-class', '1', '--test-per-class', '1', '--frames', '16')
     work_dir = tmp_path / 'work'
     tiny = [
         'model.backbone.stem_channels=8',
@@ -43,21 +27,13 @@ def test_sevnet_trains_with_mim(tmp_path, repo_root, venv_bin):
         'train_cfg.max_epochs=1',
         'train_dataloader.batch_size=2',
         'default_hooks.logger.interval=1',
+    ] + data_options(data) + [
+        f'{split}_dataloader.{option}' for split in ('train', 'val', 'test')
+        for option in ('num_workers=0', 'persistent_workers=False')
     ]
-    for split, loader in (('train', 'train'), ('val', 'val'),
-                          ('test', 'test')):
-        tiny += [
-            f'{loader}_dataloader.dataset.ann_file='
-            f'{data}/{split}_list_videos.txt',
-            f'{loader}_dataloader.dataset.data_prefix.video='
-            f'{data}/videos_{split}',
-            f'{loader}_dataloader.num_workers=0',
-            f'{loader}_dataloader.persistent_workers=False',
-        ]
     log = run([
-        osp.join(venv_bin, 'mim'), 'train', 'mmaction',
-        osp.join(repo_root, CONFIG), '--gpus', '0', '--work-dir',
-        str(work_dir), '-y', '--cfg-options', *tiny
+        MIM, 'train', 'mmaction', CONFIG, '--gpus', '0', '--work-dir',
+        work_dir, '-y', '--cfg-options', *tiny
     ])
 
     # 8 videos in batches of 2: 4 iterations with finite losses, then val

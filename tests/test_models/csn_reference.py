@@ -50,18 +50,19 @@ def builtin_csn(**kwargs):
     return BuiltinResNet3dCSN(**{**CONFIG_BACKBONE, **kwargs})
 
 
-def randomize_bn(model, seed=0):
+def randomize_bn(model, seed=0, shift=0.1):
     """Give every BN non-trivial statistics and affine parameters, so that a
-    wrong eps, a swapped key or a missing BN shows in the outputs."""
+    wrong eps, a swapped key or a missing BN shows in the outputs; running
+    means and biases have standard deviation ``shift``."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, _BatchNorm):
                 n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_mean.copy_(shift * torch.randn(n, generator=gen))
                 m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
                 m.weight.copy_(0.5 + torch.rand(n, generator=gen))
-                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+                m.bias.copy_(shift * torch.randn(n, generator=gen))
     return model
 
 

@@ -8,6 +8,7 @@ oneDNN kernels and is checked to its rounding.
 """
 import pytest
 import torch
+from csn_reference import max_relative_error, randomize_bn
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -18,21 +19,6 @@ SMALL = dict(depth=26, base_channels=8, with_pool2=False)
 CLIP = (2, 3, 8, 32, 32)
 
 
-def randomize_bn(model, seed=0):
-    """BN statistics and affine parameters far from their init values, so
-    that folding them is not the identity."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, _BatchNorm):
-                c = m.num_features
-                m.running_mean.copy_(torch.randn(c, generator=gen) * .2)
-                m.running_var.copy_(torch.rand(c, generator=gen) + .5)
-                m.weight.copy_(torch.rand(c, generator=gen) + .5)
-                m.bias.copy_(torch.randn(c, generator=gen) * .2)
-    return model
-
-
 def pair(dtype=torch.float32, **kwargs):
     """A contiguous reference backbone and a copy with ``kwargs``, same
     weights."""
@@ -41,7 +27,7 @@ def pair(dtype=torch.float32, **kwargs):
     ref = ResNet3dCSN(memory_format='contiguous',
                       efficient_conv_bn_eval=False, **cfg)
     ref.init_weights()
-    randomize_bn(ref)
+    randomize_bn(ref, shift=.2)
     fast = ResNet3dCSN(**cfg, **kwargs)
     fast.load_state_dict(ref.state_dict())
     return ref.to(dtype), fast.to(dtype)
@@ -50,10 +36,6 @@ def pair(dtype=torch.float32, **kwargs):
 def clip(dtype=torch.float32, seed=1):
     return torch.randn(CLIP, generator=torch.Generator().manual_seed(seed),
                        dtype=dtype)
-
-
-def rel(a, b):
-    return ((a - b).abs().max() / a.abs().max()).item()
 
 
 def train_step(model, x, projection):
@@ -88,8 +70,8 @@ def test_eval_fast_paths_match_plain_path(dtype, tolerance, bottleneck_mode):
         got = fast.eval()(x)
         fast.switch_to_deploy()
         deployed = fast(x)
-    assert rel(expected, got) < tolerance
-    assert rel(expected, deployed) < tolerance
+    assert max_relative_error(got, expected) < tolerance
+    assert max_relative_error(deployed, expected) < tolerance
 
 
 @pytest.mark.parametrize('norm_eval', [False, True])
@@ -102,10 +84,10 @@ def test_train_outputs_and_gradients_match_float64(norm_eval):
     projection = torch.randn(2, 256, 1, 1, 1, dtype=torch.float64)
     out_ref, grads_ref = train_step(ref, x, projection)
     out_fast, grads_fast = train_step(fast, x, projection)
-    assert rel(out_ref, out_fast) < 1e-12
+    assert max_relative_error(out_fast, out_ref) < 1e-12
     assert grads_ref.keys() == grads_fast.keys()
     for name, g in grads_ref.items():
-        assert rel(g, grads_fast[name]) < 1e-10, name
+        assert max_relative_error(grads_fast[name], g) < 1e-10, name
     if norm_eval:
         bn = fast.layer1[0].conv1.bn
         assert not bn.training and bn.weight.grad is not None
@@ -119,7 +101,7 @@ def test_train_forward_float32_and_backward_runs():
     out_fast, grads_fast = train_step(fast, x, projection)
     # Train-mode BN normalizes layer4 over 2 values a channel here, which
     # magnifies rounding; float64 above checks exactness.
-    assert rel(out_ref, out_fast) < 1e-3
+    assert max_relative_error(out_fast, out_ref) < 1e-3
     assert grads_fast.keys() == grads_ref.keys()
     assert all(torch.isfinite(g).all() for g in grads_fast.values())
 
@@ -144,7 +126,7 @@ def test_bf16_autocast_is_close_to_float32():
         with torch.autocast('cpu', dtype=torch.bfloat16):
             got = fast(x)
     assert got.dtype == torch.bfloat16
-    assert rel(expected, got.float()) < 3e-2
+    assert max_relative_error(got.float(), expected) < 3e-2
 
 
 @pytest.mark.parametrize('memory_format', ['channels_last_3d', 'contiguous'])
@@ -174,7 +156,7 @@ def test_same_outputs_as_mmaction2_builtin():
     cfg = dict(base_channels=8, with_pool2=False, zero_init_residual=False)
     builtin = Builtin(50, None, **cfg)
     builtin.init_weights()
-    randomize_bn(builtin)
+    randomize_bn(builtin, shift=.2)
     plugin = ResNet3dCSN(50, **cfg)
     plugin.load_state_dict(builtin.state_dict())
     x = clip()
@@ -183,7 +165,7 @@ def test_same_outputs_as_mmaction2_builtin():
         expected = builtin(x)
         plugin.switch_to_deploy()
         got = plugin(x)
-    assert rel(expected, got) < 1e-5
+    assert max_relative_error(got, expected) < 1e-5
 
 
 def test_deployed_backbone_refuses_training_and_checkpoints():
@@ -229,7 +211,7 @@ def test_onednn_fusion_matches_eager_deployed_backbone():
     model = ResNet3dCSN(out_indices=(0, 1, 2, 3),
                         **dict(SMALL, bottleneck_mode='ip'))
     model.init_weights()
-    randomize_bn(model)
+    randomize_bn(model, shift=.2)
     model.switch_to_deploy()
     # x86 builds of PyTorch carry oneDNN, so the fused path must be on
     assert model.onednn_fusion == torch.backends.mkldnn.is_available()
@@ -243,8 +225,8 @@ def test_onednn_fusion_matches_eager_deployed_backbone():
         eager = model(x)
     assert torch.equal(x, x_before)  # the input is never written into
     for a, b, c in zip(eager, fused, fused_bf16):
-        assert rel(a, b) < 1e-5  # every stage output, none overwritten
-        assert c.dtype == torch.bfloat16 and rel(a, c.float()) < 3e-2
+        assert max_relative_error(b, a) < 1e-5  # every stage output, none overwritten
+        assert c.dtype == torch.bfloat16 and max_relative_error(c.float(), a) < 3e-2
     # with gradients enabled the deployed backbone runs its modules
     model.onednn_fusion = True
     assert model(x)[-1].requires_grad
@@ -256,7 +238,7 @@ def test_eval_takes_the_fused_path_without_folding_in_place():
     torch.manual_seed(0)
     model = ResNet3dCSN(**SMALL)
     model.init_weights()
-    randomize_bn(model)
+    randomize_bn(model, shift=.2)
     keys = list(model.state_dict())
     assert model.onednn_fusion == torch.backends.mkldnn.is_available()
     x = clip()
@@ -265,7 +247,7 @@ def test_eval_takes_the_fused_path_without_folding_in_place():
         fused = model(x)
         model.onednn_fusion = False
         eager = model(x)
-    assert rel(eager, fused) < 1e-5
+    assert max_relative_error(fused, eager) < 1e-5
     assert list(model.state_dict()) == keys and not model.deploy
     # BN in train mode keeps the modules, gradients or not
     model.onednn_fusion = True

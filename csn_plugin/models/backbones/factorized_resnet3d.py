@@ -30,7 +30,8 @@ from ...registry import MODELS
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
 from ..fold_bn import fold_conv_bn
-from ..mixed_precision_conv import MixedPrecisionConv3d  # noqa: F401
+from ..mixed_precision_conv import (  # noqa: F401
+    MixedPrecisionConv3d, cpu_bf16_autocast)
 from ..onednn_fusion import can_fuse, fusion_works, run_fused
 
 
@@ -394,15 +395,15 @@ class FactorizedResNet3d(BaseModule):
 
         Without gradients, on CPU, with every BN in eval mode (testing,
         validation): by oneDNN's fused conv + bias + ReLU (+ residual)
-        kernels (:mod:`..onednn_fusion`), in bf16 under CPU bf16 autocast;
-        otherwise by its modules.
+        kernels (:mod:`..onednn_fusion`), in bf16 under CPU bf16 autocast
+        (cast at every stage: autocast runs the max-pools between stages in
+        fp32); otherwise by its modules.
         """
         bn_eval = self.deploy or not self.training or self.norm_eval
         if (self.onednn_fusion and bn_eval and x.device.type == 'cpu'
                 and not torch.is_grad_enabled()
                 and x.dtype in (torch.float32, torch.bfloat16)):
-            if (torch.is_autocast_enabled('cpu')
-                    and torch.get_autocast_dtype('cpu') == torch.bfloat16):
+            if cpu_bf16_autocast():
                 x = x.to(torch.bfloat16)
             return run_fused(stage, x)
         return stage(x)

@@ -33,7 +33,7 @@ class ResNet3dCSN(FactorizedResNet3d):
             False.
         **kwargs: The other arguments of :class:`FactorizedResNet3d`
             (``temporal_strides``, ``conv1_kernel``, ``norm_cfg``,
-            ``norm_eval``, ``bn_frozen``, ``with_pool2``, ``frozen_stages``,
+            ``norm_eval``, ``bn_frozen``, ``frozen_stages``,
             ``zero_init_residual``, ``pretrained2d``, ``init_cfg`` ...).
     """
 
@@ -60,10 +60,14 @@ class ResNet3dCSN(FactorizedResNet3d):
         if style != 'pytorch':
             raise ValueError(f"CSN strides its 3x3x3 conv (style='pytorch'); "
                              f'style={style!r} is not supported')
-        self.bottleneck_mode = bottleneck_mode
         super().__init__(
             depth,
             conv_type=bottleneck_mode,
             pretrained=pretrained,
             with_pool2=with_pool2,
             **kwargs)
+
+    @property
+    def bottleneck_mode(self):
+        """``'ir'`` or ``'ip'``: MMAction2's name for ``conv_type``."""
+        return self.conv_type
