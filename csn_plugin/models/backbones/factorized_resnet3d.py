@@ -98,12 +98,13 @@ class FactorizedResNet3d(BaseModule):
         zero_init_residual (bool): Zero-init the last BN of each block when
             training from scratch. Defaults to True.
         memory_format (str): Layout the backbone computes in:
-            ``'channels_last_3d'`` (NTHWC in memory; several times faster for
-            the depthwise 3x3x3 convs on CPU, where oneDNN takes that layout)
-            or ``'contiguous'`` (NCTHW, PyTorch's default). Inputs are
-            converted on entry and outputs returned contiguous, so heads and
-            checkpoints see the usual layout either way. Defaults to
-            ``'channels_last_3d'``.
+            ``'channels_last_3d'`` (NTHWC in memory, which oneDNN's CPU
+            convolutions prefer) or ``'contiguous'`` (NCTHW, PyTorch's
+            default). The conv weights are stored in that layout, and oneDNN
+            gives a conv the layout of its weight, so ``forward`` converts
+            nothing itself (and exports to ONNX). Outputs are returned
+            contiguous; checkpoints hold the same values either way.
+            Defaults to ``'channels_last_3d'``.
         efficient_conv_bn_eval (bool): Fold each eval-mode BatchNorm into its
             conv on the fly (mmcv's ``ConvModule`` option, after "Tune-Mode
             ConvBN Blocks For Efficient Transfer Learning",
@@ -265,6 +266,7 @@ class FactorizedResNet3d(BaseModule):
         #: (:mod:`..onednn_fusion`); it folds eval-mode BN on the fly too
         self.onednn_fusion = (efficient_conv_bn_eval and fusion_works()
                               and can_fuse(self))
+        self.to(memory_format=self.memory_formats[memory_format])
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):
@@ -355,7 +357,6 @@ class FactorizedResNet3d(BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = x.contiguous(memory_format=self.memory_formats[self.memory_format])
         x = self._run_stage(self.conv1, x)
         if self.with_pool1:
             x = self.maxpool(x)
@@ -401,6 +402,7 @@ class FactorizedResNet3d(BaseModule):
         """
         bn_eval = self.deploy or not self.training or self.norm_eval
         if (self.onednn_fusion and bn_eval and x.device.type == 'cpu'
+                and not _tracing()
                 and not torch.is_grad_enabled()
                 and x.dtype in (torch.float32, torch.bfloat16)):
             if cpu_bf16_autocast():
@@ -448,6 +450,14 @@ class FactorizedResNet3d(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+
+def _tracing():
+    """Whether a tracer (TorchScript, ONNX export, torch.compile, FX)
+    records this forward: it must see the modules, not private ops."""
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling()
+            or torch.fx._symbolic_trace.is_fx_symbolic_tracing())
 
 
 def _first(keys, n=10):
