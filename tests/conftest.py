@@ -5,6 +5,18 @@ import sys
 
 import pytest
 
+# `mim test csn_plugin` compiles the deployed backbone with torch.compile by
+# default: tens of seconds per model and input shape on 2 cores. The suite
+# switches that path off for every test and subprocess (the fused eager
+# modules run instead); the tests of the compiled path itself
+# (tests/test_models/test_acceleration/test_compiled.py) turn it back on
+# with the `compile_enabled` fixture. Other paths a caller disables
+# (CSN_PLUGIN_DISABLE=fused,bf16 to run the suite as on a CPU without them)
+# stay disabled.
+_DISABLED = {p for p in os.environ.get('CSN_PLUGIN_DISABLE', '').split(',')
+             if p}
+os.environ['CSN_PLUGIN_DISABLE'] = ','.join(sorted(_DISABLED | {'compile'}))
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
 BIN = osp.dirname(sys.executable)
@@ -33,3 +45,9 @@ def venv_bin():
 def _threads():
     import torch
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
+
+
+@pytest.fixture
+def compile_enabled(monkeypatch):
+    """Undo the suite-wide ``CSN_PLUGIN_DISABLE=compile`` for one test."""
+    monkeypatch.setenv('CSN_PLUGIN_DISABLE', ','.join(sorted(_DISABLED)))

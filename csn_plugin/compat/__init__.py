@@ -1,10 +1,11 @@
 """Fixes for the OpenMMLab stack as it installs from PyPI today.
 
-``patch_stack()`` runs once when ``csn_plugin`` is imported, before
-``mmaction.models`` is imported.
+``patch_stack()`` runs once when ``csn_plugin`` is imported. The ``drn``
+placeholder goes in first, before anything imports ``mmaction.models``.
 """
 from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
+from .cpu_autocast import install_cpu_autocast
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
 
@@ -17,3 +18,4 @@ def patch_stack():
     install_checkpoint_allowlist()
     install_cpu_distributed()
     install_bf16_scores()
+    install_cpu_autocast()

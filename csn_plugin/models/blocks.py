@@ -1,16 +1,19 @@
-"""Blocks of 3D ResNets (basic or "simple", bottleneck) and of SEVNet.
+"""Residual blocks of 3D ResNets: basic ("simple") and bottleneck.
 
 A block owns its 1x1x1 convs and the residual; the 3x3x3 position is built by
 a conv builder from :mod:`csn_plugin.models.conv_builders`, so each block
 serves the dense, group, ip and ir designs alike. Attribute names (``conv1``,
 ``conv2``, ``conv3``, ``downsample``) follow MMAction2's so that published
-checkpoints load. SEVNet's residual module is the same residual block around
-a :class:`~csn_plugin.models.conv_builders.SEVConv3d`, with an optional
-squeeze-and-excitation unit.
+checkpoints load.
+
+Every block lists the modules of its residual branch in :attr:`steps`, in the
+order they run. That is the interface the acceleration code reads
+(:mod:`csn_plugin.models.acceleration`): it folds and fuses what the steps
+are, never what their attributes are called.
 """
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -19,7 +22,7 @@ from .conv_builders import conv_unit
 
 
 class ResidualBlock3d(BaseModule):
-    """Common forward of the blocks: ``act(body(x) + shortcut(x))``.
+    """``act(steps(x) + shortcut(x))``, the forward every block shares.
 
     Subclasses build their convs, then set ``self.downsample`` (the
     projection shortcut or None) last: MMAction2 registers it after the
@@ -28,7 +31,7 @@ class ResidualBlock3d(BaseModule):
 
     Args:
         act_cfg (dict): Activation after the residual sum.
-        with_cp (bool): Recompute the block body in the backward pass
+        with_cp (bool): Recompute the residual branch in the backward pass
             (gradient checkpointing) to save memory.
     """
 
@@ -40,7 +43,9 @@ class ResidualBlock3d(BaseModule):
         self.with_cp = with_cp
         self.relu = build_activation_layer(act_cfg)
 
-    def body(self, x):
+    @property
+    def steps(self):
+        """The modules of the residual branch, in the order they run."""
         raise NotImplementedError
 
     @property
@@ -52,7 +57,10 @@ class ResidualBlock3d(BaseModule):
 
         def residual(x):
             identity = x if self.downsample is None else self.downsample(x)
-            return self.body(x) + identity
+            out = x
+            for step in self.steps:
+                out = step(out)
+            return out + identity
 
         if self.with_cp and x.requires_grad:
             out = cp.checkpoint(residual, x, use_reentrant=False)
@@ -102,8 +110,9 @@ class BasicBlock3d(ResidualBlock3d):
                                   norm_cfg, None)
         self.downsample = downsample
 
-    def body(self, x):
-        return self.conv2(self.conv1(x))
+    @property
+    def steps(self):
+        return (self.conv1, self.conv2)
 
     @property
     def last_norm(self):
@@ -141,95 +150,10 @@ class Bottleneck3d(ResidualBlock3d):
                                conv_cfg, norm_cfg, None)
         self.downsample = downsample
 
-    def body(self, x):
-        return self.conv3(self.conv2(self.conv1(x)))
+    @property
+    def steps(self):
+        return (self.conv1, self.conv2, self.conv3)
 
     @property
     def last_norm(self):
         return self.conv3.bn
-
-
-class SqueezeExcitation3d(BaseModule):
-    """Squeeze-and-excitation over a clip: channel weights from global
-    spatiotemporal pooling (Hu et al., CVPR 2018).
-
-    Args:
-        channels (int): Input and output channels.
-        reduction (int): Channel reduction of the hidden layer.
-            Defaults to 16.
-        act_cfg (dict): Activation of the hidden layer.
-    """
-
-    def __init__(self, channels, reduction=16, act_cfg=dict(type='ReLU'),
-                 init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        hidden = max(channels // reduction, 1)
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.fc1 = ConvModule(channels, hidden, 1, conv_cfg=dict(
-            type='Conv3d'), act_cfg=act_cfg)
-        self.fc2 = ConvModule(hidden, channels, 1, conv_cfg=dict(
-            type='Conv3d'), act_cfg=dict(type='Sigmoid'))
-
-    def forward(self, x):
-        return x * self.fc2(self.fc1(self.pool(x)))
-
-
-class SEVBlock(ResidualBlock3d):
-    """SEV module: ``act(conv(x) [* se] + x)`` at a constant width.
-
-    Args:
-        channels (int): Input and output channels.
-        conv_builder (callable): Builds the factorized conv, normally
-            :class:`~csn_plugin.models.conv_builders.SEVConv3d` with its
-            kernel and group settings bound.
-        with_se (bool): Add a squeeze-and-excitation unit before the
-            residual sum. Defaults to False.
-        se_reduction (int): Channel reduction of the SE unit. Defaults to 16.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
-    """
-
-    def __init__(self, channels, conv_builder, with_se=False, se_reduction=16,
-                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(act_cfg, with_cp, init_cfg)
-        self.conv = conv_builder(channels, channels, 1, 1, conv_cfg, norm_cfg,
-                                 None)
-        self.se = SqueezeExcitation3d(channels, se_reduction,
-                                      act_cfg) if with_se else None
-        self.downsample = None  # constant width: identity shortcut
-
-    def body(self, x):
-        out = self.conv(x)
-        return out if self.se is None else self.se(out)
-
-    @property
-    def last_norm(self):
-        return self.conv.last_norm
-
-
-class SEVDownsample(BaseModule):
-    """SEVNet's downsampling module: average pooling, then a 1x1x1 conv
-    (with norm and activation) that widens the channels.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        stride (tuple[int]): (t, h, w) kernel and stride of the pooling.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-    """
-
-    def __init__(self, in_channels, out_channels, stride=(1, 2, 2),
-                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU'), init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        stride = tuple(stride)
-        downsamples = stride != (1, 1, 1)
-        self.pool = nn.AvgPool3d(stride, stride) if downsamples else None
-        self.conv = conv_unit(in_channels, out_channels, 1, 1, 1, 1, conv_cfg,
-                              norm_cfg, act_cfg)
-
-    def forward(self, x):
-        if self.pool is not None:
-            x = self.pool(x)
-        return self.conv(x)

@@ -1,4 +1,6 @@
 """BF16OptimWrapper: bf16 autocast training, also on the CPU."""
+import contextlib
+
 import pytest
 import torch
 import torch.nn as nn
@@ -6,6 +8,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
 from csn_plugin.engine import BF16OptimWrapper
+from csn_plugin.models.acceleration import disabled, native_bf16
 from mmaction.registry import OPTIM_WRAPPERS as MMACTION_OPTIM_WRAPPERS
 
 
@@ -26,13 +29,17 @@ def test_registered_for_mmengine_and_mmaction_configs():
     assert isinstance(wrapper, OptimWrapper)
 
 
-def test_forward_in_bf16_parameters_and_gradients_in_fp32():
+@pytest.mark.parametrize('forced_off', [False, True])
+def test_forward_in_bf16_parameters_and_gradients_in_fp32(forced_off):
+    """bf16 where the CPU has native bf16; elsewhere (forced here) fp32."""
     model, wrapper = build()
     before = [p.detach().clone() for p in model.parameters()]
     x = torch.randn(2, 3, 4, 6, 6)
-    with wrapper.optim_context(model):
+    switch = disabled('bf16') if forced_off else contextlib.nullcontext()
+    with switch, wrapper.optim_context(model):
         out = model(x)
-        assert out.dtype == torch.bfloat16
+        assert out.dtype == (torch.bfloat16 if native_bf16() else
+                             torch.float32)
         loss = out.float().square().mean()
     wrapper.update_params(loss)
     for p, b in zip(model.parameters(), before):

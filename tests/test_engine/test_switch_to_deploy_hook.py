@@ -8,6 +8,7 @@ from mmengine.registry import init_default_scope
 
 from csn_plugin.engine import SwitchToDeployHook
 from csn_plugin.engine.hooks import switch_to_deploy_hook
+from csn_plugin.models.acceleration import CompiledInference
 from mmaction.registry import HOOKS, MODELS
 
 RECOGNIZER = dict(
@@ -39,19 +40,21 @@ def test_registered():
                       SwitchToDeployHook)
 
 
-def test_switches_the_backbone_before_the_test_epoch(recognizer):
+@pytest.mark.parametrize('compile', [False, True])
+def test_switches_the_backbone_before_the_test_epoch(recognizer, compile):
+    """Deployed, and with ``compile`` wrapped in CompiledInference (which
+    the suite's CSN_PLUGIN_DISABLE=compile keeps from compiling here; see
+    test_compiled.py for that)."""
     x = torch.randn(2, 1, 3, 8, 32, 32)  # N, clips, C, T, H, W
     expected = scores(recognizer, x)
     runner = SimpleNamespace(model=recognizer, hooks=[])
-    SwitchToDeployHook().before_test_epoch(runner)
-    assert recognizer.backbone.deploy
-    torch.testing.assert_close(scores(recognizer, x), expected, rtol=1e-4,
-                               atol=1e-5)
-    # testing twice leaves it deployed, and only once folded
-    SwitchToDeployHook().before_test_epoch(runner)
-    assert recognizer.backbone.deploy
-    torch.testing.assert_close(scores(recognizer, x), expected, rtol=1e-4,
-                               atol=1e-5)
+    for _ in range(2):  # testing twice leaves it deployed, folded once
+        SwitchToDeployHook(compile=compile).before_test_epoch(runner)
+        backbone = recognizer.backbone
+        assert isinstance(backbone, CompiledInference) == compile
+        assert (backbone.module if compile else backbone).deploy
+        torch.testing.assert_close(scores(recognizer, x), expected,
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_runs_after_weight_swapping_hooks():

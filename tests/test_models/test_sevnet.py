@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 
 from csn_plugin.models.backbones import SEVNet
-from csn_plugin.models.blocks import (SEVBlock, SEVDownsample,
-                                      SqueezeExcitation3d)
-from csn_plugin.models.conv_builders import SEVConv3d
+from csn_plugin.models.backbones.sevnet import (SEVBlock, SEVConv3d,
+                                               SEVDownsample,
+                                               SqueezeExcitation3d)
 from csn_plugin.registry import MODELS
 from csn_plugin.tools.complexity import count_complexity
 
@@ -119,8 +119,12 @@ def test_squeeze_excitation_scales_channels():
 @pytest.mark.parametrize('kwargs, match', [
     (dict(arch='xl'), "invalid arch 'xl'"),
     (dict(group_width=24), 'group_width=24 must divide'),
-    (dict(widths=(16, 32), depths=(1, )), 'depths needs 2 entries'),
-    (dict(out_indices=(4, )), r'out_indices \(4,\) must name'),
+    (dict(widths=(16, 32), depths=(1, )),
+     'depths must have one entry per stage: 2 for num_stages=2'),
+    (dict(widths=(16, 32), depths=(1, 1), spatial_strides=(2, 2, 2)),
+     'spatial_strides must have one entry per stage: 2'),
+    (dict(out_indices=(4, )),
+     'out_indices: 4 is out of range; allowed are the integers 0 to 3'),
 ])
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises((KeyError, ValueError), match=match):

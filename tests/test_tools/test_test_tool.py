@@ -126,11 +126,16 @@ def test_deploy_hook_added_for_a_deployable_backbone():
     try:
         cfg = configure('--cfg-options',
                         'model.backbone.type=DeployableCSNForTest')
-        assert dict(type='SwitchToDeployHook') in cfg.custom_hooks
+        assert dict(type='SwitchToDeployHook',
+                    compile=True) in cfg.custom_hooks
+        cfg = configure('--no-compile', '--cfg-options',
+                        'model.backbone.type=DeployableCSNForTest')
+        assert dict(type='SwitchToDeployHook',
+                    compile=False) in cfg.custom_hooks
         cfg = configure('--no-deploy', '--cfg-options',
                         'model.backbone.type=DeployableCSNForTest')
-        assert dict(type='SwitchToDeployHook') not in cfg.get(
-            'custom_hooks', [])
+        assert 'SwitchToDeployHook' not in [
+            h['type'] for h in cfg.get('custom_hooks', [])]
     finally:
         MODELS.module_dict.pop('DeployableCSNForTest')
 

@@ -3,17 +3,26 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import EMAHook, Hook
 from mmengine.logging import print_log
 
+from ...models.acceleration import CompiledInference
+
+__all__ = ['SwitchToDeployHook', 'switch_to_deploy']
+
 
 @HOOKS.register_module()
 class SwitchToDeployHook(Hook):
-    """Call ``switch_to_deploy()`` on the model's modules before testing.
+    """Call ``switch_to_deploy()`` on the model's modules before testing,
+    and compile them.
 
     The plugin's backbones fold their BatchNorms into the convs there
-    (:meth:`FactorizedResNet3d.switch_to_deploy`), as mmpretrain's
+    (:mod:`csn_plugin.models.acceleration.deploy`), as mmpretrain's
     re-parameterizable backbones (RepVGG, MobileOne) merge their branches.
-    Every outermost module of ``runner.model`` that has a ``switch_to_deploy``
-    method and is not deployed yet (no true ``deploy`` attribute) is
-    switched.
+    Every outermost module of ``runner.model`` that has a
+    ``switch_to_deploy`` method and is not deployed yet (no true ``deploy``
+    attribute) is switched. With ``compile=True`` each is then replaced, in
+    its parent, by a :class:`~csn_plugin.models.acceleration.CompiledInference`
+    that runs it through ``torch.compile`` on the CPU (each input shape
+    compiles once, and the log says how long it took) and steps aside for
+    hooks, gradients and devices it was not measured on.
 
     It acts at ``before_test_epoch``, after the checkpoint is loaded, and with
     ``LOW`` priority, after hooks that swap weights in (``NORMAL``). It never
@@ -24,10 +33,18 @@ class SwitchToDeployHook(Hook):
 
     Enable it in a config with
     ``custom_hooks = [dict(type='SwitchToDeployHook')]``; the plugin's
-    ``tools/test.py`` adds it unless ``--no-deploy`` is given.
+    ``tools/test.py`` adds it unless ``--no-deploy`` is given
+    (``--no-compile`` keeps the fused eager modules).
+
+    Args:
+        compile (bool): Run the switched modules through ``torch.compile``.
+            Defaults to True.
     """
 
     priority = 'LOW'
+
+    def __init__(self, compile=True):
+        self.compile = compile
 
     def before_test_epoch(self, runner):
         if any(isinstance(hook, EMAHook) for hook in runner.hooks):
@@ -37,25 +54,45 @@ class SwitchToDeployHook(Hook):
                 'model has other parameters.',
                 logger='current', level=30)
             return
-        switched = switch_to_deploy(runner.model)
+        switched = switch_to_deploy(runner.model, self.compile)
         if switched:
-            print_log(f'SwitchToDeployHook: switched {", ".join(switched)} '
-                      f'to deploy mode.', logger='current')
-        else:
+            print_log(
+                f'SwitchToDeployHook: switched {", ".join(switched)} to '
+                f'deploy mode' + (', compiled on first use' if self.compile
+                                  else '') + '.', logger='current')
+        elif not any(_deployed(m) for m in runner.model.modules()):
             print_log('SwitchToDeployHook: no module of the model has '
                       'switch_to_deploy(); nothing changed.',
                       logger='current', level=30)
 
 
-def switch_to_deploy(model):
-    """Switch the outermost deployable modules of ``model``; return their
-    names."""
-    switched = []
-    for name, module in model.named_modules():
-        if any(name.startswith(done + '.') for done in switched):
+def switch_to_deploy(model, compile=False):
+    """Switch the outermost deployable modules of ``model`` that are not
+    deployed yet and, with ``compile``, put each in a ``CompiledInference``
+    in its parent.
+
+    Returns:
+        list[str]: The names of the modules switched now.
+    """
+    switched, done = [], []
+    for name, module in list(model.named_modules()):
+        if any(name.startswith(prefix + '.') for prefix in done):
             continue
-        if (callable(getattr(module, 'switch_to_deploy', None))
-                and not getattr(module, 'deploy', False)):
+        if _deployed(module):
+            done.append(name)
+        elif callable(getattr(module, 'switch_to_deploy', None)):
             module.switch_to_deploy()
-            switched.append(name or type(module).__name__)
+            if not name:  # the model itself
+                return [type(module).__name__]
+            switched.append(name)
+            done.append(name)
+            if compile:
+                parent_name, _, attr = name.rpartition('.')
+                setattr(model.get_submodule(parent_name), attr,
+                        CompiledInference(module))
     return switched
+
+
+def _deployed(module):
+    return (isinstance(module, CompiledInference)
+            or getattr(module, 'deploy', False) is True)

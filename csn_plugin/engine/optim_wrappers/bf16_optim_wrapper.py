@@ -1,9 +1,10 @@
 """bf16 mixed-precision training on any device, the CPU included."""
 from contextlib import contextmanager
 
-import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
+
+from ...models.acceleration import bf16_autocast
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -15,7 +16,9 @@ class BF16OptimWrapper(OptimWrapper):
     scaling, and on CPUs with AVX512-BF16 or AMX its convolutions and matmuls
     run about twice as fast as float32 ones. Parameters, gradients and the
     optimizer state stay float32; only the ops that autocast lists (convs,
-    matmuls) compute in bf16.
+    matmuls) compute in bf16. On a CPU without native bf16 it warns once and
+    trains in fp32 (:func:`~csn_plugin.models.acceleration.bf16_autocast`):
+    oneDNN refuses or emulates bf16 convolutions there.
 
     Use it in a config as
     ``optim_wrapper = dict(type='BF16OptimWrapper', optimizer=...)``.
@@ -42,6 +45,5 @@ class BF16OptimWrapper(OptimWrapper):
         if device_type is None:
             param = next(model.parameters(), None)
             device_type = 'cpu' if param is None else param.device.type
-        with super().optim_context(model), torch.autocast(
-                device_type=device_type, dtype=torch.bfloat16):
+        with super().optim_context(model), bf16_autocast(device_type):
             yield

@@ -18,25 +18,21 @@ depth   block        stage blocks      notes
 import functools
 import warnings
 
-import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
+from ..acceleration import Deployable, run_part, set_memory_format
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
-from ..fold_bn import fold_conv_bn
-from ..mixed_precision_conv import (  # noqa: F401
-    MixedPrecisionConv3d, cpu_bf16_autocast)
-from ..onednn_fusion import can_fuse, fusion_works, run_fused
+from .arg_checks import check_index_range, check_per_stage
 
 
 @MODELS.register_module()
-class FactorizedResNet3d(BaseModule):
+class FactorizedResNet3d(Deployable, BaseModule):
     """3D ResNet whose 3x3x3 convs are dense, grouped, ip or ir.
 
     Args:
@@ -77,12 +73,15 @@ class FactorizedResNet3d(BaseModule):
             (Table 1: res2 to res5 at T, T/2, T/4, T/8) have no such pool.
             Defaults to False.
         frozen_stages (int): Stages (and the stem, if >= 0) whose parameters
-            are frozen and kept in eval mode. -1 freezes nothing.
+            are frozen and kept in eval mode: -1 freezes nothing, 0 the stem,
+            ``i`` the stem and stages 1 to ``i`` (at most ``num_stages``).
+            Defaults to -1.
         conv_cfg (dict): Conv layer config. Defaults to
             ``dict(type='MixedPrecisionConv3d')``, an ``nn.Conv3d`` that
-            keeps fp32 where oneDNN's bf16 training kernels are slow or wrong
-            (see :mod:`..mixed_precision_conv`); ``dict(type='Conv3d')``
-            builds plain ones, with the same state dict.
+            keeps fp32 where oneDNN's bf16 training kernels are slow or
+            wrong (see :mod:`..acceleration.mixed_precision`);
+            ``dict(type='Conv3d')`` builds plain ones, with the same state
+            dict.
         norm_cfg (dict): Norm layer config. Defaults to
             ``dict(type='BN3d', requires_grad=True, eps=1e-3)``, the CSN
             models' BN epsilon.
@@ -97,23 +96,16 @@ class FactorizedResNet3d(BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block when
             training from scratch. Defaults to True.
-        memory_format (str): Layout the backbone computes in:
-            ``'channels_last_3d'`` (NTHWC in memory, which oneDNN's CPU
-            convolutions prefer) or ``'contiguous'`` (NCTHW, PyTorch's
-            default). The conv weights are stored in that layout, and oneDNN
-            gives a conv the layout of its weight, so ``forward`` converts
-            nothing itself (and exports to ONNX). Outputs are returned
-            contiguous; checkpoints hold the same values either way.
-            Defaults to ``'channels_last_3d'``.
-        efficient_conv_bn_eval (bool): Fold each eval-mode BatchNorm into its
-            conv on the fly (mmcv's ``ConvModule`` option, after "Tune-Mode
-            ConvBN Blocks For Efficient Transfer Learning",
-            arXiv:2305.11624): the conv runs with ``W * s`` and a bias, and
-            the BN pass over the feature map is skipped. Same outputs and
-            gradients up to float rounding; it acts in validation and testing
-            and while training with ``norm_eval``. Defaults to True.
+        memory_format (str): ``'channels_last_3d'`` (the default; NTHWC,
+            which oneDNN's CPU convolutions prefer) or ``'contiguous'``: the
+            layout of the conv weights and so of the computation (see
+            :mod:`..acceleration.layout`). Outputs are contiguous.
         init_cfg (dict | list[dict], optional): mmengine init config; not
             together with ``pretrained``.
+
+    Inference in eval mode takes a fused path when nothing observes it
+    (:mod:`..acceleration.fused_eval`); :meth:`switch_to_deploy` folds the
+    BatchNorms into the convs for testing (:mod:`..acceleration.deploy`).
     """
 
     #: depth -> (block, blocks per stage)
@@ -124,12 +116,6 @@ class FactorizedResNet3d(BaseModule):
         50: (Bottleneck3d, (3, 4, 6, 3)),
         101: (Bottleneck3d, (3, 4, 23, 3)),
         152: (Bottleneck3d, (3, 8, 36, 3)),
-    }
-
-    #: ``memory_format`` argument -> torch memory format
-    memory_formats = {
-        'channels_last_3d': torch.channels_last_3d,
-        'contiguous': torch.contiguous_format,
     }
 
     def __init__(self,
@@ -162,7 +148,6 @@ class FactorizedResNet3d(BaseModule):
                  with_cp=False,
                  zero_init_residual=True,
                  memory_format='channels_last_3d',
-                 efficient_conv_bn_eval=True,
                  init_cfg=None):
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give either `pretrained` or `init_cfg`, not both')
@@ -175,24 +160,26 @@ class FactorizedResNet3d(BaseModule):
                 'these channel-separated networks cannot use; pass a 3D '
                 'checkpoint with pretrained2d=False')
         super().__init__(init_cfg=init_cfg)
+        if isinstance(depth, bool) or not isinstance(depth, int):
+            raise TypeError(f'depth must be an int, one of '
+                            f'{sorted(self.arch_settings)}, but got '
+                            f'{depth!r} ({type(depth).__name__})')
         if depth not in self.arch_settings:
             raise KeyError(f'invalid depth {depth} for {type(self).__name__}; '
                            f'choose from {sorted(self.arch_settings)}')
-        if not 1 <= num_stages <= 4:
-            raise ValueError(f'num_stages must be 1 to 4, got {num_stages}')
+        if num_stages not in (1, 2, 3, 4):
+            raise ValueError(f'num_stages must be 1, 2, 3 or 4, got '
+                             f'{num_stages!r}')
         for name, value in (('spatial_strides', spatial_strides),
                             ('temporal_strides', temporal_strides),
-                            ('dilations', dilations)):
-            if len(value) < num_stages:
-                raise ValueError(f'{name} needs {num_stages} entries, one a '
-                                 f'stage, but got {tuple(value)}')
-        if max(out_indices) >= num_stages:
-            raise ValueError(f'out_indices {tuple(out_indices)} must be '
-                             f'below num_stages={num_stages}')
-        if memory_format not in self.memory_formats:
-            raise ValueError(f'memory_format must be one of '
-                             f'{sorted(self.memory_formats)}, but got '
-                             f'{memory_format!r}')
+                            ('dilations', dilations),
+                            ('stage_blocks', stage_blocks)):
+            if value is not None:
+                check_per_stage(name, value, num_stages)
+        check_index_range('frozen_stages', [frozen_stages], -1, num_stages)
+        if not out_indices:
+            raise ValueError('out_indices must name at least one stage')
+        check_index_range('out_indices', out_indices, 0, num_stages - 1)
         if norm_eval is None:
             norm_eval = bn_frozen
         elif bn_frozen and not norm_eval:
@@ -221,11 +208,9 @@ class FactorizedResNet3d(BaseModule):
         self.bn_frozen = bn_frozen
         self.zero_init_residual = zero_init_residual
         self.memory_format = memory_format
-        self.efficient_conv_bn_eval = efficient_conv_bn_eval
-        self.deploy = False
 
         self.block, default_blocks = self.arch_settings[depth]
-        self.stage_blocks = tuple(stage_blocks or default_blocks)[:num_stages]
+        self.stage_blocks = tuple(stage_blocks or default_blocks[:num_stages])
         builder = get_conv_builder(conv_type)
         if conv_type == 'gc':
             builder = functools.partial(builder, groups=groups)
@@ -257,16 +242,11 @@ class FactorizedResNet3d(BaseModule):
             inplanes = planes * self.block.expansion
         self.feat_dim = inplanes
 
-        for m in self.modules():
-            if bn_frozen and isinstance(m, _BatchNorm):
-                m.requires_grad_(False)
-            if isinstance(m, ConvModule):
-                m.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
-        #: whether inference on CPU takes oneDNN's fused kernels
-        #: (:mod:`..onednn_fusion`); it folds eval-mode BN on the fly too
-        self.onednn_fusion = (efficient_conv_bn_eval and fusion_works()
-                              and can_fuse(self))
-        self.to(memory_format=self.memory_formats[memory_format])
+        if bn_frozen:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.requires_grad_(False)
+        set_memory_format(self, memory_format)
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):
@@ -357,73 +337,17 @@ class FactorizedResNet3d(BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = self._run_stage(self.conv1, x)
+        x = run_part(self.conv1, x)
         if self.with_pool1:
             x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = self._run_stage(getattr(self, name), x)
+            x = run_part(getattr(self, name), x)
             if i == 0 and self.with_pool2:
                 x = self.pool2(x)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)
-
-    def switch_to_deploy(self):
-        """Fold every BatchNorm into the conv before it, in place.
-
-        For inference: the folded backbone computes what the eval-mode one
-        did (up to float rounding) without folding anything per call; on CPU
-        it runs oneDNN's fused conv + ReLU (+ residual) kernels when PyTorch
-        has them (``onednn_fusion``, see :mod:`..onednn_fusion`), in bf16
-        with copies of its weights made once. It cannot train
-        again, and its state dict would not be in MMAction2's layout, so
-        afterwards ``train(True)``, ``state_dict()`` and ``load_state_dict()``
-        raise. Save or load checkpoints before switching. Calling it twice is
-        a no-op.
-        """
-        if self.deploy:
-            return
-        for m in self.modules():
-            if isinstance(m, ConvModule):
-                fold_conv_bn(m)
-        self.deploy = True
-        self.onednn_fusion = fusion_works() and can_fuse(self)
-        self.eval()
-
-    def _run_stage(self, stage, x):
-        """The stem conv or a stage on ``x``.
-
-        Without gradients, on CPU, with every BN in eval mode (testing,
-        validation): by oneDNN's fused conv + bias + ReLU (+ residual)
-        kernels (:mod:`..onednn_fusion`), in bf16 under CPU bf16 autocast
-        (cast at every stage: autocast runs the max-pools between stages in
-        fp32); otherwise by its modules.
-        """
-        bn_eval = self.deploy or not self.training or self.norm_eval
-        if (self.onednn_fusion and bn_eval and x.device.type == 'cpu'
-                and not _tracing()
-                and not torch.is_grad_enabled()
-                and x.dtype in (torch.float32, torch.bfloat16)):
-            if cpu_bf16_autocast():
-                x = x.to(torch.bfloat16)
-            return run_fused(stage, x)
-        return stage(x)
-
-    def _check_not_deployed(self, action):
-        if self.deploy:
-            raise RuntimeError(
-                f'cannot {action} {type(self).__name__}: switch_to_deploy() '
-                f'folded its BatchNorms into the convs for inference. Build '
-                f'the model anew (and load the checkpoint) for that.')
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        self._check_not_deployed('take the state dict of')
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        self._check_not_deployed('load a state dict into')
-        super()._load_from_state_dict(*args, **kwargs)
 
     def _freeze_stages(self):
         if self.frozen_stages >= 0:
@@ -436,13 +360,11 @@ class FactorizedResNet3d(BaseModule):
 
     def train(self, mode=True):
         """Set train mode, keeping frozen stages and (``norm_eval``) BN in
-        eval mode.
+        eval mode. A deployed backbone refuses to train.
 
         Returns:
             FactorizedResNet3d: ``self``, as ``nn.Module.train`` does.
         """
-        if mode:
-            self._check_not_deployed('train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -450,14 +372,6 @@ class FactorizedResNet3d(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
-
-
-def _tracing():
-    """Whether a tracer (TorchScript, ONNX export, torch.compile, FX)
-    records this forward: it must see the modules, not private ops."""
-    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or torch.compiler.is_compiling()
-            or torch.fx._symbolic_trace.is_fx_symbolic_tracing())
 
 
 def _first(keys, n=10):

@@ -20,17 +20,170 @@ l     80, 160, 320, 640   3, 4, 8, 3    9.76M   28.68
 ====  ==================  ============  ======  =====
 """
 import functools
+from collections import OrderedDict
 
 import torch.nn as nn
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
+from torch.nn.modules.utils import _triple
 
 from ...registry import MODELS
-from ..blocks import SEVBlock, SEVDownsample, init_from_scratch
-from ..conv_builders import SEVConv3d, conv_unit
+from ..acceleration import Deployable, run_part, set_memory_format
+from ..blocks import ResidualBlock3d, init_from_scratch
+from ..conv_builders import ConvBuilder, conv_unit
+from .arg_checks import check_index_range, check_per_stage
+
+
+class SEVConv3d(ConvBuilder):
+    """The SEV factorization: channel-wise, spatial-grouped, temporal convs.
+
+    The building unit of SEVNet (Wang & Yang, "An Efficient 3D Convolutional
+    Neural Network with Channel-wise, Spatial-grouped, and Temporal
+    Convolutions", arXiv 2503.00796): a 1x1x1 conv that mixes channels, a
+    spatial group conv and a temporal conv, each followed by a norm and an
+    activation. Kernel sizes, the group width and whether the temporal conv
+    is depthwise are not public; they are arguments here (see
+    ``docs/sevnet.md``). Not one of ``CONV_BUILDERS``: the CSN design space
+    does not include it.
+
+    Args:
+        in_channels (int): Input channels of the channel-wise conv.
+        out_channels (int): Width of the spatial and temporal convs.
+        stride (int | tuple[int]): (t, h, w) stride; the spatial stride goes
+            on the spatial conv, the temporal one on the temporal conv.
+        dilation (int): Dilation of the spatial and temporal convs.
+        conv_cfg, norm_cfg (dict | None): Layer configs.
+        act_cfg (dict | None): Activation after the temporal conv; ``None``
+            where the block adds the residual first.
+        inner_act_cfg (dict): Activation after the channel-wise and spatial
+            convs. Defaults to ``dict(type='ReLU', inplace=True)``.
+        spatial_kernel (tuple[int]): Kernel of the spatial group conv.
+            Defaults to (1, 3, 3).
+        group_width (int): Channels per group of the spatial conv; 1 makes it
+            depthwise, ``out_channels`` dense. Defaults to 16.
+        temporal_kernel (tuple[int]): Kernel of the temporal conv.
+            Defaults to (3, 1, 1).
+        temporal_depthwise (bool): Whether the temporal conv is depthwise
+            rather than dense. Defaults to False.
+    """
+
+    name = 'sev'
+
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 stride=1,
+                 dilation=1,
+                 conv_cfg=None,
+                 norm_cfg=None,
+                 act_cfg=None,
+                 inner_act_cfg=dict(type='ReLU', inplace=True),
+                 spatial_kernel=(1, 3, 3),
+                 group_width=16,
+                 temporal_kernel=(3, 1, 1),
+                 temporal_depthwise=False):
+        if out_channels % group_width:
+            raise ValueError(
+                f'group_width={group_width} must divide the {out_channels} '
+                f'channels of the spatial group conv')
+        stride_t, stride_h, stride_w = _triple(stride)
+        super().__init__(
+            conv_unit(in_channels, out_channels, 1, 1, 1, 1, conv_cfg,
+                      norm_cfg, inner_act_cfg),
+            conv_unit(out_channels, out_channels, spatial_kernel,
+                      (1, stride_h, stride_w), (1, dilation, dilation),
+                      out_channels // group_width, conv_cfg, norm_cfg,
+                      inner_act_cfg),
+            conv_unit(out_channels, out_channels, temporal_kernel,
+                      (stride_t, 1, 1), (dilation, 1, 1),
+                      out_channels if temporal_depthwise else 1, conv_cfg,
+                      norm_cfg, act_cfg))
+
+
+class SqueezeExcitation3d(BaseModule):
+    """Squeeze-and-excitation over a clip: channel weights from global
+    spatiotemporal pooling (Hu et al., CVPR 2018).
+
+    Args:
+        channels (int): Input and output channels.
+        reduction (int): Channel reduction of the hidden layer.
+            Defaults to 16.
+        act_cfg (dict): Activation of the hidden layer.
+    """
+
+    def __init__(self, channels, reduction=16, act_cfg=dict(type='ReLU'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        hidden = max(channels // reduction, 1)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc1 = ConvModule(channels, hidden, 1, conv_cfg=dict(
+            type='Conv3d'), act_cfg=act_cfg)
+        self.fc2 = ConvModule(hidden, channels, 1, conv_cfg=dict(
+            type='Conv3d'), act_cfg=dict(type='Sigmoid'))
+
+    def forward(self, x):
+        return x * self.fc2(self.fc1(self.pool(x)))
+
+
+class SEVBlock(ResidualBlock3d):
+    """SEV module: ``act(conv(x) [* se] + x)`` at a constant width.
+
+    Args:
+        channels (int): Input and output channels.
+        conv_builder (callable): Builds the factorized conv, normally
+            :class:`~csn_plugin.models.conv_builders.SEVConv3d` with its
+            kernel and group settings bound.
+        with_se (bool): Add a squeeze-and-excitation unit before the
+            residual sum. Defaults to False.
+        se_reduction (int): Channel reduction of the SE unit. Defaults to 16.
+        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
+        with_cp (bool): Gradient checkpointing.
+    """
+
+    def __init__(self, channels, conv_builder, with_se=False, se_reduction=16,
+                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
+                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
+        super().__init__(act_cfg, with_cp, init_cfg)
+        self.conv = conv_builder(channels, channels, 1, 1, conv_cfg, norm_cfg,
+                                 None)
+        self.se = SqueezeExcitation3d(channels, se_reduction,
+                                      act_cfg) if with_se else None
+        self.downsample = None  # constant width: identity shortcut
+
+    @property
+    def steps(self):
+        return (self.conv, ) if self.se is None else (self.conv, self.se)
+
+    @property
+    def last_norm(self):
+        return self.conv.last_norm
+
+
+class SEVDownsample(nn.Sequential):
+    """SEVNet's downsampling module: average pooling (where it strides),
+    then a 1x1x1 conv (with norm and activation) that widens the channels.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (tuple[int]): (t, h, w) kernel and stride of the pooling.
+        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
+    """
+
+    def __init__(self, in_channels, out_channels, stride=(1, 2, 2),
+                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
+                 act_cfg=dict(type='ReLU')):
+        stride = tuple(stride)
+        parts = OrderedDict()
+        if stride != (1, 1, 1):
+            parts['pool'] = nn.AvgPool3d(stride, stride)
+        parts['conv'] = conv_unit(in_channels, out_channels, 1, 1, 1, 1,
+                                  conv_cfg, norm_cfg, act_cfg)
+        super().__init__(parts)
 
 
 @MODELS.register_module()
-class SEVNet(BaseModule):
+class SEVNet(Deployable, BaseModule):
     """SEVNet backbone: a stem, then stages of a downsampling module and SEV
     modules.
 
@@ -46,10 +199,12 @@ class SEVNet(BaseModule):
         in_channels (int): Input channels. Defaults to 3.
         stem_kernel (tuple[int]): Kernel of the stem conv, which strides
             space by 2. Defaults to (3, 3, 3).
-        spatial_strides (tuple[int]): Spatial stride of each stage's
-            downsampling module. Defaults to (2, 2, 2, 2).
-        temporal_strides (tuple[int]): Temporal stride of each stage's
-            downsampling module. Defaults to (1, 1, 1, 1): time is kept.
+        spatial_strides (tuple[int], optional): Spatial stride of each
+            stage's downsampling module, one per stage. Defaults to 2 in
+            every stage.
+        temporal_strides (tuple[int], optional): Temporal stride of each
+            stage's downsampling module, one per stage. Defaults to 1 in
+            every stage: time is kept.
         spatial_kernel (tuple[int]): Kernel of the spatial group conv.
             Defaults to (1, 3, 3).
         group_width (int): Channels per group of the spatial conv.
@@ -72,6 +227,9 @@ class SEVNet(BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each SEV module
             when training from scratch. Defaults to True.
+        memory_format (str): ``'channels_last_3d'`` or ``'contiguous'``,
+            the layout of the conv weights and so of the computation (see
+            :mod:`..acceleration.layout`). Defaults to ``'channels_last_3d'``.
         init_cfg (dict | list[dict], optional): mmengine init config, e.g.
             ``dict(type='Pretrained', checkpoint=...)``.
     """
@@ -93,8 +251,8 @@ class SEVNet(BaseModule):
                  depths=None,
                  in_channels=3,
                  stem_kernel=(3, 3, 3),
-                 spatial_strides=(2, 2, 2, 2),
-                 temporal_strides=(1, 1, 1, 1),
+                 spatial_strides=None,
+                 temporal_strides=None,
                  spatial_kernel=(1, 3, 3),
                  group_width=16,
                  temporal_kernel=(3, 1, 1),
@@ -107,6 +265,7 @@ class SEVNet(BaseModule):
                  act_cfg=dict(type='ReLU', inplace=True),
                  with_cp=False,
                  zero_init_residual=True,
+                 memory_format='channels_last_3d',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if arch not in self.arch_settings:
@@ -117,15 +276,15 @@ class SEVNet(BaseModule):
         self.widths = tuple(widths or setting['widths'])
         self.depths = tuple(depths or setting['depths'])
         num_stages = len(self.widths)
+        spatial_strides = spatial_strides or (2, ) * num_stages
+        temporal_strides = temporal_strides or (1, ) * num_stages
         for name, value in (('depths', self.depths),
                             ('spatial_strides', spatial_strides),
                             ('temporal_strides', temporal_strides)):
-            if len(value) < num_stages:
-                raise ValueError(f'{name} needs {num_stages} entries, one a '
-                                 f'stage, but got {tuple(value)}')
-        if not out_indices or max(out_indices) >= num_stages:
-            raise ValueError(f'out_indices {tuple(out_indices)} must name '
-                             f'stages below {num_stages}')
+            check_per_stage(name, value, num_stages)
+        if not out_indices:
+            raise ValueError('out_indices must name at least one stage')
+        check_index_range('out_indices', out_indices, 0, num_stages - 1)
         self.arch = arch
         self.out_indices = tuple(out_indices)
         self.zero_init_residual = zero_init_residual
@@ -157,6 +316,8 @@ class SEVNet(BaseModule):
             self.res_layers.append(f'layer{i + 1}')
             inplanes = width
         self.feat_dim = inplanes
+        self.memory_format = memory_format
+        set_memory_format(self, memory_format)
 
     def init_weights(self):
         """Follow ``init_cfg``, or init from scratch: Kaiming-normal convs,
@@ -174,10 +335,10 @@ class SEVNet(BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = self.stem(x)
+        x = run_part(self.stem, x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
+            x = run_part(getattr(self, name), x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -3,22 +3,21 @@
 In eval mode ``BN(conv(x, W))`` is ``conv(x, W * s) + (beta - mean * s)``
 with ``s = gamma / sqrt(var + eps)`` per output channel, so the BN pass over
 the feature map can go. Only exact for BN with frozen running statistics,
-i.e. at test time; :meth:`FactorizedResNet3d.switch_to_deploy` folds the whole
-backbone with it.
+i.e. at test time. :mod:`.deploy` folds every unit of a backbone in place;
+:mod:`.fused_eval` folds per call where BN is in eval mode.
 """
 import torch
-import torch.nn as nn
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['check_foldable', 'fold_conv_bn', 'folded_params']
+__all__ = ['check_foldable', 'folded_params']
 
 
 def check_foldable(module):
     """Raise unless ``module`` is a ``ConvModule`` whose norm layer, if it
     has one, is a BatchNorm with running statistics right after the conv."""
     if not isinstance(module, ConvModule):
-        raise TypeError(f'fold_conv_bn folds a ConvModule, got '
+        raise TypeError(f'only a ConvModule can be folded, got '
                         f'{type(module).__name__}')
     if not module.with_norm:
         return
@@ -45,32 +44,3 @@ def folded_params(conv, norm):
         shift = shift + conv.bias * scale
     weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
     return weight, shift.to(weight.dtype)
-
-
-@torch.no_grad()
-def fold_conv_bn(module):
-    """Fold the norm layer of a ``ConvModule`` into its conv, in place.
-
-    Afterwards the module has no norm layer (``module.norm is None``) and its
-    conv has a bias; it computes what it computed in eval mode, up to float
-    rounding.
-
-    Args:
-        module (ConvModule): A conv, then a ``_BatchNorm`` that tracks running
-            statistics (BN, SyncBN), in this order.
-
-    Returns:
-        bool: True if a norm layer was folded, False if there was none.
-    """
-    check_foldable(module)
-    if not module.with_norm:
-        return False
-    conv = module.conv
-    weight, bias = folded_params(conv, module.norm)
-    conv.weight = nn.Parameter(weight, conv.weight.requires_grad)
-    conv.bias = nn.Parameter(bias, conv.weight.requires_grad)
-    delattr(module, module.norm_name)
-    module.norm_name = None
-    module.with_norm = False
-    module.turn_on_efficient_conv_bn_eval(False)  # nothing left to fold
-    return True

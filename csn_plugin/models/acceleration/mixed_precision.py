@@ -1,5 +1,13 @@
-"""A Conv3d that keeps fp32 where oneDNN's bf16 training kernels fall short.
+"""bf16 where this CPU computes it natively, and fp32 where bf16 is slow or
+wrong.
 
+:func:`bf16_autocast` is the autocast of ``BF16OptimWrapper`` and of
+mmengine's ``fp16=True`` validation and test loops on the CPU (through
+:mod:`csn_plugin.compat.cpu_autocast`): bf16 on a CPU with native bf16, and
+on any other CPU one warning and fp32. There oneDNN either refuses bf16
+convolutions (AVX2-only CPUs) or emulates them, slower than fp32.
+
+:class:`MixedPrecisionConv3d` keeps some convs in fp32 inside bf16 training.
 Measured with torch 2.13 (oneDNN 3.12) on an AVX512-BF16 CPU, training under
 CPU bf16 autocast (``BF16OptimWrapper``):
 
@@ -13,11 +21,44 @@ CPU bf16 autocast (``BF16OptimWrapper``):
 So those convs compute in fp32 there; every other case, inference included,
 is ``nn.Conv3d``.
 """
+import contextlib
+
 import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-__all__ = ['MixedPrecisionConv3d', 'cpu_bf16_autocast']
+from .support import cpu_summary, log_once, native_bf16
+
+__all__ = [
+    'MixedPrecisionConv3d', 'bf16_autocast', 'cpu_bf16_autocast',
+    'cpu_bf16_or_warn'
+]
+
+
+def cpu_bf16_or_warn():
+    """Whether bf16 asked for on the CPU should run in bf16: True with
+    native bf16; otherwise False, with a warning the first time."""
+    if native_bf16():
+        return True
+    log_once(
+        'bf16-fallback',
+        f'csn_plugin: bf16 was asked for, but this CPU has no native bf16 '
+        f'(AVX512-BF16, AMX or AVX-NE-CONVERT; or CSN_PLUGIN_DISABLE=bf16): '
+        f'{cpu_summary()}. It runs in fp32 instead.',
+        level='WARNING')
+    return False
+
+
+def bf16_autocast(device_type):
+    """``torch.autocast`` to bf16 on ``device_type``, unless that is a CPU
+    without native bf16: then fp32 (see :func:`cpu_bf16_or_warn`).
+
+    Args:
+        device_type (str): ``'cpu'`` or ``'cuda'``.
+    """
+    if device_type == 'cpu' and not cpu_bf16_or_warn():
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def cpu_bf16_autocast():
@@ -32,7 +73,7 @@ class MixedPrecisionConv3d(nn.Conv3d):
     fp32 when it is depthwise or sees 2 frames with a temporal kernel.
 
     Same arguments, parameters and state dict as ``nn.Conv3d``; the default
-    conv layer of :class:`FactorizedResNet3d` (``conv_cfg``).
+    conv layer of ``FactorizedResNet3d`` (``conv_cfg``).
     """
 
     def _conv_forward(self, input, weight, bias):

@@ -1,0 +1,91 @@
+"""Inference through ``torch.compile``, in a wrapper that steps aside for
+hooks.
+
+:class:`CompiledInference` runs a module through ``torch.compile`` with
+inductor's freezing (weights become constants: BatchNorms folded, conv
+weights packed once for oneDNN, conv + bias + ReLU + residual add fused into
+oneDNN primitives, the other pointwise work in generated C++). It is meant
+for a deployed backbone (:mod:`.deploy`): weights changed after a shape's
+first call are not seen.
+
+Each new input shape compiles once; the INFO log gives how long it took.
+Inductor's FX graph cache (``TORCHINDUCTOR_CACHE_DIR``, by default
+``/tmp/torchinductor_<user>``) keeps the generated code, so another process
+compiling the same model for the same shape spends only the tracing time.
+
+The wrapped module runs as it is, module by module, when compiling does not
+fit: gradients enabled or the module training (freezing is for inference),
+a hook on any module inside or a global module hook (the compiled code would
+not call them), a tensor off the CPU (not measured here), CPU bf16 autocast
+without native bf16, the ``compile`` path disabled (:mod:`.support`), or a
+compile that failed, for example without a C++ compiler (logged once).
+"""
+import time
+
+import torch
+import torch.nn as nn
+
+from .mixed_precision import cpu_bf16_autocast
+from .support import enabled, hooked, log_once, native_bf16
+
+__all__ = ['CompiledInference']
+
+
+class CompiledInference(nn.Module):
+    """``module`` for inference through ``torch.compile`` (inductor, with
+    freezing); see :mod:`.compiled`.
+
+    Args:
+        module (nn.Module): What to run, typically a backbone after
+            ``switch_to_deploy()``.
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        # Not a submodule: torch.compile's wrapper shares the parameters.
+        self.__dict__['_compiled'] = torch.compile(
+            module, dynamic=False, options=dict(freezing=True))
+        self._shapes = set()
+        self._failure = None
+
+    def forward(self, x):
+        if not self._can_compile(x):
+            return self.module(x)
+        key = (tuple(x.shape), x.dtype, cpu_bf16_autocast())
+        if key in self._shapes:
+            return self._compiled(x)
+        start = time.perf_counter()
+        try:
+            out = self._compiled(x)
+        except Exception as err:  # noqa: B902 (inductor raises many kinds)
+            self._failure = f'{type(err).__name__}: {err}'.splitlines()[0]
+            log_once(('compile-failed', id(self)),
+                     f'csn_plugin: torch.compile of '
+                     f'{type(self.module).__name__} failed '
+                     f'({self._failure}); it runs without compiling.',
+                     level='WARNING')
+            return self.module(x)
+        self._shapes.add(key)
+        log_once(('compiled', id(self), key),
+                 f'csn_plugin: compiled {type(self.module).__name__} with '
+                 f'torch.compile (inductor, freezing) for input '
+                 f"{'x'.join(map(str, key[0]))} "
+                 f"{'bf16 autocast' if key[2] else str(x.dtype)[6:]} in "
+                 f'{time.perf_counter() - start:.1f} s')
+        return out
+
+    def _can_compile(self, x):
+        if self._failure is not None or not enabled('compile'):
+            return False
+        if (torch.is_grad_enabled() or self.module.training
+                or x.device.type != 'cpu'):
+            return False
+        if cpu_bf16_autocast() and not native_bf16():
+            return False
+        return not hooked(self.module)
+
+    def extra_repr(self):
+        state = ('failed: ' + self._failure if self._failure else
+                 f'{len(self._shapes)} input shape(s) compiled')
+        return f'backend=inductor, freezing=True, {state}'
