@@ -1,15 +1,17 @@
-"""Inference of a backbone part with eval-mode BN folded and kernels fused.
+"""A backbone part with eval-mode BN folded into the convs and kernels fused.
 
-What a backbone runs for its stem and each stage (:func:`run_part`) when an
-inference call reaches them with every BatchNorm in eval mode, as in
-validation and testing. Each conv unit is one fused kernel
-(:func:`~.fused_kernels.conv_act`) with its BN folded in: per call for a
-``ConvModule`` (the weights may change between validation epochs), or once
-by :mod:`.deploy` for a :class:`~.deploy.FusedConv3d`. A residual block's
-last conv adds the shortcut and applies the final ReLU in the same kernel,
-writing into a tensor made inside this call. That saves the BN, ReLU and add
-passes over the feature maps and most fresh allocations: on CPU, new large
-tensors cost page faults.
+What a backbone runs for its stem and each stage (:func:`run_part`) when a
+call reaches them with every BatchNorm in eval mode: validation and testing,
+and training with frozen BN (``norm_eval``, as CSN fine-tuning does). Each
+conv unit is one conv with its BN folded in (per call for a ``ConvModule``,
+since the weights may change between calls, differentiably; once, by
+:mod:`.deploy`, for a :class:`~.deploy.FusedConv3d`) and its ReLU applied in
+place. Without gradients, on the CPU, the unit is one oneDNN kernel
+(:func:`~.fused_kernels.conv_act`), and a residual block's last conv adds the
+shortcut and applies the final ReLU in the same kernel, writing into a
+tensor made inside this call. That saves the BN, ReLU and add passes over
+the feature maps and, without gradients, most fresh allocations: on CPU, new
+large tensors cost page faults.
 
 The path reads the structure through explicit interfaces only: conv units
 (``ConvModule`` with a BatchNorm and a ReLU or no activation, or
@@ -19,10 +21,10 @@ other module runs as it is.
 
 It steps aside, so that the modules run one by one as in MMAction2, whenever
 that could be observed or is not supported (:func:`applies`): a hook on any
-module of the part (or a global one), gradients enabled, a BatchNorm in
-training mode, a tracer (ONNX export, ``torch.compile``, FX), a tensor off
-the CPU, oneDNN's fused kernels unavailable or disabled, or bf16 on a CPU
-without native bf16.
+module of the part (or a global one), a BatchNorm in training mode, gradient
+checkpointing while gradients are on, a tracer (ONNX export,
+``torch.compile``, FX), a tensor off the CPU, the ``fused`` path disabled
+(:mod:`.support`), or bf16 inference on a CPU without native bf16.
 """
 import torch
 import torch.nn as nn
@@ -31,7 +33,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..blocks import ResidualBlock3d
 from .deploy import FusedConv3d, unit_problem
 from .fold_bn import folded_params
-from .fused_kernels import conv_act, onednn_works
+from .fused_kernels import conv_act
 from .mixed_precision import cpu_bf16_autocast
 from .support import enabled, hooked, native_bf16, tracing
 
@@ -45,24 +47,28 @@ def run_part(part, x):
 
 def applies(part, x):
     """Whether ``part(x)`` may take the fused path."""
-    if (torch.is_grad_enabled() or tracing() or x.device.type != 'cpu'
-            or not enabled('fused')):
+    if tracing() or x.device.type != 'cpu' or not enabled('fused'):
         return False
+    grad = torch.is_grad_enabled()
     dtype = torch.bfloat16 if cpu_bf16_autocast() else x.dtype
-    if dtype not in (torch.float32, torch.bfloat16):
+    if dtype not in (torch.float32, torch.float64, torch.bfloat16):
         return False
-    if dtype == torch.bfloat16 and not native_bf16():
+    if dtype == torch.bfloat16 and not grad and not native_bf16():
         return False
-    if any(isinstance(m, _BatchNorm) and m.training for m in part.modules()):
-        return False
-    return not hooked(part) and onednn_works()
+    for m in part.modules():
+        if isinstance(m, _BatchNorm) and m.training:
+            return False
+        if grad and getattr(m, 'with_cp', False):
+            return False
+    return not hooked(part)
 
 
 def run(part, x):
     """Run ``part`` on ``x`` by the fused path; ``x`` is never written.
 
-    Under CPU bf16 autocast it computes in bf16, as autocast would."""
-    if cpu_bf16_autocast():
+    Under CPU bf16 autocast without gradients it computes in bf16, as
+    autocast would (the fused kernels are not autocast ops)."""
+    if cpu_bf16_autocast() and not torch.is_grad_enabled():
         x = x.to(torch.bfloat16)
     return _run(part, x, owned=False)
 
@@ -84,10 +90,13 @@ def _run(module, x, owned):
 
 
 def _block(block, x, owned):
+    """With gradients nothing is written in place: autograd keeps the
+    block's input for the backward pass."""
     if block.downsample is None:
         identity, writable = x, owned
     else:
         identity, writable = _run(block.downsample, x, False), True
+    writable = writable and not torch.is_grad_enabled()
     steps = list(block.steps)
     out = x
     for step in steps[:-1]:

@@ -30,11 +30,12 @@ def conv_act(x, weight, bias, conv, relu, residual=None, inplace=False):
         weight (Tensor): The conv's weight (BN folded in), cast to ``x``'s
             dtype if it differs.
         bias (Tensor | None): The conv's bias, likewise.
-        conv (nn.Conv3d): Gives stride, padding, dilation and groups.
+        conv (nn.Conv3d): Gives stride, padding, dilation and groups; off
+            the oneDNN path its ``_conv_forward`` computes the conv.
         relu (bool): Apply ReLU last.
         residual (Tensor, optional): Added before the ReLU.
         inplace (bool): Write the result into ``residual``, which the caller
-            owns and no longer needs.
+            owns and no longer needs (never with gradients).
     """
     weight = weight.to(x.dtype)
     bias = None if bias is None else bias.to(x.dtype)
@@ -50,8 +51,9 @@ def conv_act(x, weight, bias, conv, relu, residual=None, inplace=False):
                 residual, x, *args, 'add', 1.0, act, [], None)
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, residual, *args, 'add', 1.0, act, [], None)
-    out = F.conv3d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
-                   conv.groups)
+    # the conv's own _conv_forward: MixedPrecisionConv3d keeps its fp32
+    # rules under bf16 training
+    out = conv._conv_forward(x, weight, bias)
     if residual is not None:
         out = residual.add_(out) if inplace else out + residual
     return F.relu(out, inplace=True) if relu else out

@@ -142,9 +142,6 @@ def test_fused_path_runs_only_without_hooks(pair, clip, monkeypatch):
         part) or run(part, x))
     with torch.no_grad():
         plugin(clip)
-    if not fused_eval.onednn_works():
-        assert fused_parts == []
-        return
     assert len(fused_parts) == 5  # the stem and the four stages
     fused_parts.clear()
     seen, handles = record(plugin, ['layer4.1.conv3.bn'])
