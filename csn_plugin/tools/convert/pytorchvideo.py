@@ -17,8 +17,8 @@ Layout (facebookresearch/pytorchvideo, ``pytorchvideo/models/csn.py``,
   (1, 7, 7).
 - Every ``nn.BatchNorm3d`` keeps PyTorch's default eps, 1e-5.
 
-The hub checkpoint (PySlowFast's) holds the state dict under
-``model_state``; a bare state dict is read too.
+The hub checkpoint keeps the state dict under ``model_state`` (the hub code
+reads it there); a bare state dict is read too.
 """
 from .layout import Layout, NetworkSpec, stage_blocks
 from .reading import (ConversionError, load_torch, require_keys,
