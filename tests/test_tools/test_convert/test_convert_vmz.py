@@ -57,7 +57,7 @@ def test_training_checkpoint(vmz_file, tmp_path):
     result = convert(VMZ, str(path))
     assert sorted(result.unused) == ['args (top-level entry)',
                                      'epoch (top-level entry)']
-    assert len(result.state_dict) == len(source.state_dict()) + 0
+    assert len(result.state_dict) == len(source.state_dict())
 
 
 def test_errors(vmz_file, tmp_path):
