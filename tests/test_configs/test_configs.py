@@ -18,6 +18,8 @@ MMACTION_CSN = osp.join(
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 VMZ_MEAN = [110.2008, 100.63983, 95.99475]
 VMZ_STD = [58.14765, 56.46975, 55.332195]
+PYSLOWFAST_MEAN = [114.75] * 3  # DATA.MEAN 0.45, DATA.STD 0.225
+PYSLOWFAST_STD = [57.375] * 3
 
 
 def load(name):
@@ -70,6 +72,12 @@ def test_recipe_facts(path):
         assert mean == IMAGENET_MEAN
         assert backbone.pretrained.endswith('.pth')
         assert '_ig65m_' in backbone.pretrained
+    elif 'pytorchvideo' in name:  # converted weights, see its header
+        assert mean == PYSLOWFAST_MEAN
+        assert cfg.model.data_preprocessor.std == PYSLOWFAST_STD
+        assert backbone.pretrained is None
+        assert backbone.norm_cfg.eps == 1e-5
+        assert cfg.model.cls_head.pool_size == (4, 7, 7)
     else:  # Sports-1M-pretrained or from scratch: VMZ statistics
         assert mean == VMZ_MEAN
         assert cfg.model.data_preprocessor.std == VMZ_STD
