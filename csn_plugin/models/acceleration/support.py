@@ -124,20 +124,33 @@ def native_bf16():
     return enabled('bf16') and _cpu_has_native_bf16()
 
 
-@functools.lru_cache()
-def cpu_summary():
-    """The CPU model and what it offers the fast paths, for logs and
-    benchmark tables: ``'AMD EPYC 7B13 (x86_64; AVX2, no AVX-512, no native
-    bf16)'``."""
-    name = platform.processor() or platform.machine()
+def _cpuinfo_fields(names=('model name', 'cpu family', 'model')):
+    """The first value of each of ``names`` in /proc/cpuinfo (Linux)."""
+    fields = {}
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
+                key, _, value = line.partition(':')
+                key = key.strip()
+                if key in names and key not in fields:
+                    fields[key] = value.strip()
     except OSError:
         pass
+    return fields
+
+
+@functools.lru_cache()
+def cpu_summary():
+    """The CPU model and what it offers the fast paths, for logs and
+    benchmark tables: ``'AMD EPYC 7B13, family 25 model 1 (x86_64; AVX2,
+    no AVX-512, no native bf16)'``. Family and model tell CPU generations
+    apart where a hypervisor shortens the name (AMD: family 25 is Zen 3 and
+    Zen 4, 26 is Zen 5)."""
+    fields = _cpuinfo_fields()
+    name = fields.get('model name') or platform.processor() or \
+        platform.machine()
+    if 'cpu family' in fields:
+        name += f", family {fields['cpu family']} model {fields.get('model')}"
     caps = _capabilities()
     if caps.get('avx512f') or caps.get('avx512_f'):
         isa = 'AVX-512'
