@@ -161,6 +161,7 @@ def main():
     print(f'CPU: {cpu_summary()}; torch {torch.__version__}, {args.threads} '
           'threads' + (f', {torch.cuda.get_device_name()}'
                        if args.device == 'cuda' else ''))
+    print(report.isa_limits())
     print(f'load average (1/5/15 min) at start: {report.load_average()}')
     rows, bf16, mim_rows = [], {}, []
     if not args.only_mim_test:

@@ -46,6 +46,24 @@ TARGETS = [
 ]
 
 
+#: Environment variables that cap the instruction sets of the kernel
+#: libraries: with AVX2 in each, an AVX-512 machine runs as an AVX2-only one
+#: (ONEDNN_MAX_CPU_ISA: oneDNN's convolutions; ATEN_CPU_CAPABILITY: ATen's
+#: kernels and inductor's generated code; MKL_ENABLE_INSTRUCTIONS: MKL).
+ISA_LIMITS = ('ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY',
+              'MKL_ENABLE_INSTRUCTIONS')
+
+
+def isa_limits():
+    """A line naming the instruction-set caps in force, if any."""
+    limits = [f'{name}={os.environ[name]}' for name in ISA_LIMITS
+              if os.environ.get(name)]
+    if not limits:
+        return 'instruction sets: as the CPU offers them'
+    return ('instruction sets capped (an emulated narrower CPU): ' +
+            ', '.join(limits))
+
+
 def load_average():
     try:
         return '/'.join(f'{v:.1f}' for v in os.getloadavg())
