@@ -7,6 +7,7 @@ from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
+from .feature_extraction_tool import install_feature_extraction_video_root
 
 __all__ = ['patch_stack']
 
@@ -17,3 +18,4 @@ def patch_stack():
     install_checkpoint_allowlist()
     install_cpu_distributed()
     install_bf16_scores()
+    install_feature_extraction_video_root()
