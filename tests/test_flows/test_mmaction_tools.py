@@ -1,0 +1,79 @@
+"""MMAction2's own tools, run by ``mim run mmaction``, with the plugin's
+config and checkpoint: ``clip_feature_extraction`` (``--video-root`` with the
+plugin's ``CheckedVideoDataset``), ``vis_cam`` (moviepy from the ``vis``
+extra) and ``get_flops``."""
+import os.path as osp
+import pickle
+import re
+
+import decord
+import numpy as np
+import pytest
+from flow_helpers import MIM, run
+
+from csn_plugin.tools.complexity import complexity_of
+from csn_plugin.tools.extract_features import ClipFeatureExtractor
+from csn_plugin.tools.video_inference import load_recognizer
+
+
+def test_clip_feature_extraction_video_root(tmp_path, shared_data,
+                                            trained_config, checkpoint):
+    """The config's data_prefix is the tiny dataset's folder; --video-root
+    points at ../shared/data. Its long-video mode takes the clips that
+    csn_plugin's extractor takes, and gives the same features."""
+    video_list = tmp_path / 'videos.txt'
+    video_list.write_text('test.mp4\ntest.avi\n')
+    out = tmp_path / 'features'
+    run([
+        MIM, 'run', 'mmaction', 'clip_feature_extraction', trained_config,
+        checkpoint, out, '--video-list', video_list, '--video-root',
+        shared_data, '--long-video-mode', '--clip-interval', '16',
+        '--frame-interval', '2'
+    ])
+    extractor = ClipFeatureExtractor(
+        load_recognizer(trained_config, checkpoint, 'cpu'),
+        clip_len=8, frame_interval=2, stride=16)
+    # Clip centres every 16 frames from frame 8; csn_plugin stops at the
+    # last whole clip, MMAction2 goes on with clamped ones.
+    for name, total, ours_clips in (('test.mp4', 300, 18),
+                                    ('test.avi', 164, 10)):
+        with open(out / f'{name}.pkl', 'rb') as f:
+            theirs = pickle.load(f).numpy()
+        assert theirs.shape == (len(range(8, total, 16)), 256)
+        ours = extractor(osp.join(shared_data, name))
+        assert ours.shape == (ours_clips, 256)
+        np.testing.assert_allclose(ours, theirs[:ours_clips], atol=1e-5)
+
+
+def test_vis_cam_writes_the_video(tmp_path, tiny_data, trained_config,
+                                  checkpoint):
+    with open(osp.join(tiny_data, 'test_list_videos.txt')) as f:
+        video = osp.join(tiny_data, 'videos_test', f.readline().split()[0])
+    out = tmp_path / 'cam.mp4'
+    run([
+        MIM, 'run', 'mmaction', 'vis_cam', trained_config, checkpoint, video,
+        '--device', 'cpu', '--target-layer-name',
+        'backbone/layer4/1/conv3/bn', '--out-filename', out
+    ])
+    frames = decord.VideoReader(str(out))
+    # 3 test clips of 8 frames blended with the heat map; vis_cam runs the
+    # config's `test_pipeline` (112x112 crops), not the test loader's
+    assert len(frames) >= 24 and frames[0].shape == (112, 112, 3)
+
+
+def si_value(output, name):
+    """``Flops: 28.21M`` in get_flops' output as a number."""
+    value, unit = re.search(rf'{name}: ([\d.]+)([KMG]?)', output).groups()
+    return float(value) * 1000**' KMG'.index(unit or ' ')
+
+
+def test_get_flops(trained_config):
+    output = run([
+        MIM, 'run', 'mmaction', 'get_flops', trained_config, '--shape', '1',
+        '3', '8', '56', '56'
+    ])
+    ours = complexity_of(trained_config, (1, 3, 8, 56, 56))
+    assert si_value(output, 'Params') == pytest.approx(ours.params, rel=5e-3)
+    # mmengine's counter: the conv and linear multiply-adds, and possibly
+    # more ops (BN, pooling); never fewer
+    assert si_value(output, 'Flops') >= 0.995 * ours.macs
