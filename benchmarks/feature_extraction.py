@@ -8,8 +8,9 @@ same videos and the same weights, with the same clips:
   --frame-interval I --stride L*I``
 * ``mim run mmaction clip_feature_extraction CONFIG CKPT OUT
   --long-video-mode --clip-interval L*I --frame-interval I`` (its clips are
-  centred every L*I frames, which for an even L are the same clips; it adds
-  up to two clamped clips at the end, left out of the comparison).
+  centred every L*I frames, which for an even L are the same clips; it may
+  add one clip at the end, clamped to the last frame, left out of the
+  comparison).
 
 Videos: ``../shared/data/test.mp4`` and ``test.avi`` and generated videos of
 ``--frames`` frames (320x240, 30 fps), each length a run of its own, so peak
@@ -24,6 +25,7 @@ difference between their features.
 """
 import argparse
 import glob
+import logging
 import os
 import os.path as osp
 import pickle
@@ -81,6 +83,7 @@ def write_long_video(path, frames, size=(320, 240), fps=30, seed=0):
 def save_random_checkpoint(config, path):
     """The config's recognizer with random weights (seed 0)."""
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
 
     import csn_plugin  # noqa: F401
@@ -90,6 +93,8 @@ def save_random_checkpoint(config, path):
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
+    # init_weights logs every parameter at INFO
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
     model.init_weights()
     torch.save({'state_dict': model.state_dict()}, path)
     return cfg

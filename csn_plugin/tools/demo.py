@@ -131,19 +131,20 @@ def write_summary(records, path, top_k):
 
 def draw_labels(frame, top):
     """``frame`` (RGB) with the ``(label, score)`` lines of ``top`` drawn in
-    its top left corner."""
+    its top left corner, white on black."""
     frame = np.array(frame)  # a copy: the caller's frame stays as it is
+    font = cv2.FONT_HERSHEY_SIMPLEX
     scale = max(frame.shape[0] / 480, 0.35)
     thickness = max(int(round(2 * scale)), 1)
-    line_height = int(30 * scale)
+    (_, height), baseline = cv2.getTextSize('Ag', font, scale, thickness)
+    line = height + baseline + 4
     for i, (label, score) in enumerate(top):
         text = f'{label}: {score:.2f}'
-        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX,
-                                             scale, thickness)
-        y = (i + 1) * line_height
-        cv2.rectangle(frame, (0, y - height - 4), (width + 8, y + 4),
+        width = cv2.getTextSize(text, font, scale, thickness)[0][0]
+        top_y = i * line
+        cv2.rectangle(frame, (0, top_y), (width + 6, top_y + line - 1),
                       (0, 0, 0), -1)
-        cv2.putText(frame, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+        cv2.putText(frame, text, (3, top_y + 2 + height), font, scale,
                     (255, 255, 255), thickness, cv2.LINE_AA)
     return frame
 

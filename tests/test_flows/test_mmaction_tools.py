@@ -34,7 +34,7 @@ def test_clip_feature_extraction_video_root(tmp_path, shared_data,
         load_recognizer(trained_config, checkpoint, 'cpu'),
         clip_len=8, frame_interval=2, stride=16)
     # Clip centres every 16 frames from frame 8; csn_plugin stops at the
-    # last whole clip, MMAction2 goes on with clamped ones.
+    # last whole clip, MMAction2 may add one clamped to the last frame.
     for name, total, ours_clips in (('test.mp4', 300, 18),
                                     ('test.avi', 164, 10)):
         with open(out / f'{name}.pkl', 'rb') as f:
