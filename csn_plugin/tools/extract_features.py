@@ -38,8 +38,7 @@ from tqdm import tqdm
 
 from csn_plugin.datasets.transforms import CorruptVideoError
 from csn_plugin.tools.runner_args import LAUNCHERS
-from csn_plugin.tools.video_inference import (default_device,
-                                              frame_transforms,
+from csn_plugin.tools.video_inference import (frame_transforms,
                                               load_recognizer, open_video,
                                               read_frames)
 
@@ -273,16 +272,18 @@ def main(argv=None):
     args = parse_args(argv)
     rank, world_size, local_rank = init_processes(args.launcher)
     device = args.device or (f'cuda:{local_rank}'
-                             if torch.cuda.is_available() else
-                             default_device())
+                             if torch.cuda.is_available() else 'cpu')
     try:
         videos = read_video_list(args.video_list, args.video_root)
         model = load_recognizer(args.config, args.checkpoint, device,
                                 args.cfg_options)
         clip_len, frame_interval = sampling_defaults(model.cfg)
-        clip_len = args.clip_len or clip_len
-        frame_interval = args.frame_interval or frame_interval
-        stride = args.stride or clip_len * frame_interval
+        if args.clip_len is not None:
+            clip_len = args.clip_len
+        if args.frame_interval is not None:
+            frame_interval = args.frame_interval
+        stride = (clip_len * frame_interval
+                  if args.stride is None else args.stride)
         extractor = ClipFeatureExtractor(model, clip_len, frame_interval,
                                          stride, args.batch_size)
     except (FileNotFoundError, ValueError) as err:

@@ -58,6 +58,7 @@ def find_videos(path):
 
 
 def default_device():
+    """The first GPU if there is one, else the CPU."""
     return 'cuda:0' if torch.cuda.is_available() else 'cpu'
 
 
@@ -69,6 +70,8 @@ def load_recognizer(config, checkpoint, device='cpu', cfg_options=None):
     Returns:
         nn.Module: The recognizer in eval mode; ``model.cfg`` is its config.
     """
+    # Imported here, after csn_plugin: mmaction.apis imports mmaction.models,
+    # which needs the plugin's fixes first.
     from mmaction.apis import init_recognizer
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
@@ -77,7 +80,6 @@ def load_recognizer(config, checkpoint, device='cpu', cfg_options=None):
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = init_recognizer(cfg, checkpoint, device=device)
     if hasattr(model.backbone, 'switch_to_deploy'):
         model.backbone.switch_to_deploy()

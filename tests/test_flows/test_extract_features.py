@@ -184,5 +184,8 @@ def test_bad_arguments_name_the_problem(tmp_path, trained_config, checkpoint):
                        'a path relative to --video-root, inside it'):
         ef.main([trained_config, checkpoint, '--video-list', str(outside),
                  '--out-dir', str(tmp_path)])
-    with pytest.raises(ValueError, match='stride must be >= 1, got 0'):
-        ef.ClipFeatureExtractor(None, 8, 2, 0)
+    one = tmp_path / 'one.txt'
+    one.write_text('a.mp4\n')
+    with pytest.raises(SystemExit, match='error: stride must be >= 1, got 0'):
+        ef.main([trained_config, checkpoint, '--video-list', str(one),
+                 '--out-dir', str(tmp_path), '--stride', '0'])
