@@ -1,8 +1,9 @@
 """Install csn_plugin.
 
-A plain ``pip install .`` also copies ``configs/`` and ``tools/`` into
-``csn_plugin/.mim/`` so that ``mim train/test csn_plugin ...`` find them, as
-they do for OpenMMLab packages. PEP 660 editable installs have no ``.mim``;
+A plain ``pip install .`` also copies ``configs/``, ``tools/`` and
+``model-index.yml`` into ``csn_plugin/.mim/`` so that ``mim train/test/search/
+download csn_plugin ...`` find them, as they do for OpenMMLab packages (mim
+reads ``<package>/.mim/model-index.yml`` first). PEP 660 editable installs have no ``.mim``;
 use a regular install.
 """
 import os
@@ -13,7 +14,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
-MIM_PARTS = ('configs', 'tools')
+MIM_PARTS = ('configs', 'tools', 'model-index.yml')
 
 
 def read_version():
@@ -24,16 +25,20 @@ def read_version():
 
 
 class BuildPyWithMim(build_py):
-    """build_py that ships ``configs/`` and ``tools/`` as ``csn_plugin/.mim``."""
+    """build_py that ships :data:`MIM_PARTS` as ``csn_plugin/.mim``."""
 
     def run(self):
         super().run()
         mim_dir = osp.join(self.build_lib, 'csn_plugin', '.mim')
+        os.makedirs(mim_dir, exist_ok=True)
         for part in MIM_PARTS:
             src = osp.join(HERE, part)
+            dst = osp.join(mim_dir, part)
+            if osp.isfile(src):
+                shutil.copyfile(src, dst)
+                continue
             if not osp.isdir(src):  # a checkout may not have it yet
                 continue
-            dst = osp.join(mim_dir, part)
             if osp.isdir(dst):
                 shutil.rmtree(dst)
             shutil.copytree(
@@ -66,6 +71,9 @@ EXTRAS_REQUIRE = {
     # which the test puts in a stand-in; torchvision itself is not needed).
     'tests': ['pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5'],
     'benchmarks': ['psutil'],
+    # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
+    # which moviepy 2 removed; matplotlib draws the quickstart's plots.
+    'vis': ['moviepy<2', 'matplotlib'],
 }
 
 setup(

@@ -10,11 +10,14 @@ decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
 ``OPTIM_WRAPPERS``.
 """
 from .compat import patch_stack
+from .compat.quiet_warnings import ignoring_known_warnings
 from .version import __version__
 
-patch_stack()
-
-from . import models  # noqa: E402,F401  (registers the backbones)
-from . import datasets, engine, evaluation  # noqa: E402,F401  (the rest)
+# The stack's known harmless import warnings (mmcv-lite's missing ops) are
+# not shown; see compat/quiet_warnings.py.
+with ignoring_known_warnings():
+    patch_stack()
+    from . import models  # noqa: F401  (registers the backbones)
+    from . import datasets, engine, evaluation  # noqa: F401  (the rest)
 
 __all__ = ['__version__', 'models', 'datasets', 'engine', 'evaluation']

@@ -2,8 +2,9 @@
 # The README's main command: on a fresh machine, without downloading
 # anything, install csn_plugin, make a small motion dataset, train an
 # ir-CSN-26 on it with `mim train mmaction` (a few minutes on 2 CPU cores),
-# test it with `mim test csn_plugin ... --average-clips prob` and print its
-# top-1 and mean class accuracy.
+# test it with `mim test csn_plugin ... --average-clips prob`, print its
+# top-1 and mean class accuracy and plot the run (training loss and
+# validation accuracy per epoch, test confusion matrix) into a PNG.
 #
 #   bash scripts/quickstart.sh
 #
@@ -47,6 +48,10 @@ else
   VENV=$VENV bash scripts/install.sh
 fi
 export PATH="$VENV/bin:$PATH"
+# Hide the stack's known harmless warnings (mim's pkg_resources import,
+# mmcv-lite's missing ops), listed in csn_plugin/compat/quiet_warnings.py.
+PYTHONWARNINGS="$(python "$REPO/csn_plugin/compat/quiet_warnings.py")"
+export PYTHONWARNINGS
 
 # The config reads data/motion relative to the working directory.
 mkdir -p "$WORK"
@@ -83,3 +88,6 @@ print(f'  top-1 accuracy:       {100 * metrics["acc/top1"]:5.1f} %')
 print(f'  mean class accuracy:  {100 * metrics["acc/mean1"]:5.1f} %')
 print(f'class scores: {osp.abspath("test/scores.json")}')
 PY
+python -m csn_plugin.tools.plot_results train --scores test/scores.json \
+  --ann-file data/motion/test_list_videos.txt \
+  --label-map data/motion/label_map.txt --out test/results.png

@@ -8,6 +8,7 @@ from .checkpoint_loading import install_checkpoint_allowlist
 from .cpu_autocast import install_cpu_autocast
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
+from .feature_extraction_tool import install_feature_extraction_video_root
 
 __all__ = ['patch_stack']
 
@@ -19,3 +20,4 @@ def patch_stack():
     install_cpu_distributed()
     install_bf16_scores()
     install_cpu_autocast()
+    install_feature_extraction_video_root()

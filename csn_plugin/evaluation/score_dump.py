@@ -25,6 +25,9 @@ class ClassScoreDump(BaseMetric):
     """
 
     SUFFIXES = ('.json', '.yaml', '.yml', '.pkl', '.pickle')
+    # It computes no metric; a prefix keeps mmengine from warning that none
+    # is set.
+    default_prefix = 'scores'
 
     def __init__(self, out_file, collect_device='cpu', collect_dir=None):
         super().__init__(

@@ -3,8 +3,16 @@
 Takes the options of MMAction2 1.x's ``tools/train.py`` and imports
 csn_plugin before reading the config, so ``mim train csn_plugin CONFIG`` uses
 the plugin's models with or without ``custom_imports`` in the config.
+
+MMAction2 0.x's ``--validate`` (the CSN documentation's training command:
+``--validate --seed 0 --deterministic``) is accepted: 1.x validates at every
+``train_cfg.val_interval`` unless ``--no-validate`` is given, so it changes
+nothing and one INFO line says so.
 """
 import argparse
+import logging
+
+from mmengine.logging import print_log
 
 from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
                                           load_config)
@@ -24,9 +32,14 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true',
         help='automatic mixed precision (AmpOptimWrapper)')
-    parser.add_argument(
+    validate = parser.add_mutually_exclusive_group()
+    validate.add_argument(
         '--no-validate', action='store_true',
         help='skip validation during training')
+    validate.add_argument(
+        '--validate', action='store_true',
+        help='MMAction2 0.x option, accepted for old commands: 1.x validates '
+        'at every train_cfg.val_interval anyway')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by the actual total batch size over '
@@ -43,6 +56,14 @@ def parse_args(argv=None):
 
 def apply_train_args(cfg, args):
     """Fold the training options into ``cfg``."""
+    if args.validate:
+        interval = (cfg.get('train_cfg') or {}).get('val_interval', 1)
+        print_log(
+            f'--validate is the MMAction2 0.x option; 1.x validates at every '
+            f'train_cfg.val_interval ({interval} here) unless '
+            f'--no-validate is given, so it changes nothing.',
+            logger='current',
+            level=logging.INFO)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:

@@ -51,6 +51,14 @@ def run(cmd, cwd=None, timeout=300, **env):
     return proc.stdout
 
 
+def mim_test(package, checkpoint, tiny_options, *options):
+    """``mim test <package>`` of the motion config on the tiny dataset."""
+    return run([
+        MIM, 'test', package, MOTION_CONFIG, '-C', checkpoint, *options,
+        '--cfg-options', *tiny_options
+    ])
+
+
 def make_dataset(out_dir, *options):
     run([
         sys.executable, '-m', 'csn_plugin.tools.make_dataset', out_dir,

@@ -1,7 +1,8 @@
 """Flow 1: ``mim train mmaction <config> --gpus 0`` runs MMAction2's own
 train tool, which builds the plugin's backbone through the config's
 ``custom_imports`` and writes a checkpoint; ``mim train csn_plugin`` runs
-the plugin's tool, which needs no ``custom_imports``."""
+the plugin's tool, which needs no ``custom_imports`` and takes MMAction2
+0.x's ``--validate``."""
 import os.path as osp
 import re
 
@@ -46,10 +47,16 @@ def test_mim_train_csn_plugin_without_custom_imports(tmp_path, tiny_options):
     config.write_text(f'_base_ = [{MOTION_CONFIG!r}]\n'
                       'custom_imports = dict(imports=[])\n')
     work_dir = tmp_path / 'work'
+    # with the CSN documentation's MMAction2 0.x options
     output = run([
         MIM, 'train', 'csn_plugin', config, '--gpus', '0', '--work-dir',
-        work_dir, '--cfg-options', *tiny_options
+        work_dir, '--validate', '--seed', '0', '--deterministic',
+        '--cfg-options', *tiny_options
     ])
     assert re.search(
         r'Training command is .*/csn_plugin/\.mim/tools/train\.py', output)
     assert_trained_plugin_model(work_dir, output)
+    assert output.count('1.x validates at every train_cfg.val_interval') == 1
+    # mmengine's environment report
+    assert re.search(r'^ +seed: 0$', output, re.MULTILINE)
+    assert re.search(r'^ +deterministic: True$', output, re.MULTILINE)

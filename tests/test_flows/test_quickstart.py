@@ -1,6 +1,7 @@
 """The main job: ``scripts/quickstart.sh`` generates the motion dataset,
 trains with ``mim train mmaction``, tests with ``mim test csn_plugin
---average-clips prob`` and prints the accuracy; the model learns.
+--average-clips prob``, prints the accuracy and plots the run, without the
+stack's harmless warnings; the model learns.
 
 The install step is skipped (the suite runs in the installed environment),
 and the script trains the quickstart config on 56x56 crops of 64-pixel
@@ -11,7 +12,10 @@ import os.path as osp
 import re
 import sys
 
+import cv2
 from flow_helpers import REPO, SMALL_INPUT, run
+
+from csn_plugin.compat.quiet_warnings import KNOWN_HARMLESS
 
 TRAIN_PER_CLASS = 150  # 75 iterations an epoch, 12 epochs
 TEST_PER_CLASS = 15
@@ -56,3 +60,10 @@ def test_quickstart_learns(tmp_path):
     scores = json.loads((work / 'test' / 'scores.json').read_text())
     assert len(scores) == 4 * TEST_PER_CLASS
     assert all(abs(sum(video) - 1) < 1e-5 for video in scores)
+    # It ends with the plot of the run, next to the scores.
+    plot = work / 'test' / 'results.png'
+    assert output.rstrip().endswith(f'test confusion matrix: {plot}')
+    assert cv2.imread(str(plot)).shape == (450, 1500, 3)
+    # A quiet run: none of the stack's known harmless warnings.
+    for item in KNOWN_HARMLESS:
+        assert item.message not in output, item.message

@@ -1,5 +1,6 @@
 """csn_plugin.tools.train folds MMAction2's training options into the
 config."""
+import logging
 import os.path as osp
 import subprocess
 import sys
@@ -40,6 +41,29 @@ def test_options():
     assert cfg.randomness == dict(seed=3, deterministic=True)
     assert (cfg.work_dir, cfg.launcher) == ('out', 'pytorch')
     assert cfg.train_cfg.max_epochs == 2
+
+
+def test_validate_from_mmaction2_0x(monkeypatch):
+    """``--validate`` changes nothing and says why in one INFO line."""
+    logged = []
+    monkeypatch.setattr(
+        'csn_plugin.tools.train.print_log',
+        lambda msg, logger=None, level=None: logged.append((msg, level)))
+    cfg = configure('--validate', '--seed', '0', '--deterministic')
+    assert cfg.val_dataloader is not None and cfg.val_cfg is not None
+    assert cfg.randomness == dict(seed=0, deterministic=True)
+    ((message, level), ) = logged
+    assert level == logging.INFO
+    assert message.startswith('--validate is the MMAction2 0.x option; 1.x '
+                              'validates at every train_cfg.val_interval '
+                              '(1 here)')
+    assert configure() and len(logged) == 1  # no line without --validate
+
+
+def test_validate_and_no_validate_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        parse_args([MOTION, '--validate', '--no-validate'])
+    assert 'not allowed with argument' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('argv, resume, load_from', [

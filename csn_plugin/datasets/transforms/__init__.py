@@ -1,4 +1,7 @@
 from .decord_loading import (CheckedDecordDecode, CheckedDecordInit,
-                             CorruptVideoError)
+                             CorruptVideoError, naming_corrupt_video)
 
-__all__ = ['CorruptVideoError', 'CheckedDecordInit', 'CheckedDecordDecode']
+__all__ = [
+    'CorruptVideoError', 'naming_corrupt_video', 'CheckedDecordInit',
+    'CheckedDecordDecode'
+]

@@ -13,6 +13,7 @@ path and turn decoding failures into :class:`CorruptVideoError`, which names
 the file. :class:`~csn_plugin.datasets.CheckedVideoDataset` catches that
 error to skip corrupt videos when asked to.
 """
+import contextlib
 import os.path as osp
 
 import decord
@@ -20,7 +21,10 @@ from decord import DECORDError
 from mmaction.datasets.transforms import DecordDecode, DecordInit
 from mmaction.registry import TRANSFORMS
 
-__all__ = ['CorruptVideoError', 'CheckedDecordInit', 'CheckedDecordDecode']
+__all__ = [
+    'CorruptVideoError', 'naming_corrupt_video', 'CheckedDecordInit',
+    'CheckedDecordDecode'
+]
 
 # What decord raises on a bad file: DECORDError from its C++ checks, a plain
 # RuntimeError ("Error reading <file>...") when FFmpeg cannot open it.
@@ -45,6 +49,16 @@ def _decord_reason(err: Exception) -> str:
     # decord's messages may hold a C++ stack trace after the first line.
     lines = str(err).strip().splitlines() or ['']
     return f'decord raised {type(err).__name__}: {lines[0]}'
+
+
+@contextlib.contextmanager
+def naming_corrupt_video(filename: str):
+    """Turn decord's errors inside the ``with`` block into a
+    :class:`CorruptVideoError` naming ``filename``."""
+    try:
+        yield
+    except _DECORD_ERRORS as err:
+        raise CorruptVideoError(filename, _decord_reason(err)) from err
 
 
 @TRANSFORMS.register_module()
@@ -79,10 +93,8 @@ class CheckedDecordInit(DecordInit):
 
     def transform(self, results: dict) -> dict:
         filename = results['filename']
-        try:
+        with naming_corrupt_video(filename):
             results = super().transform(results)
-        except _DECORD_ERRORS as err:
-            raise CorruptVideoError(filename, _decord_reason(err)) from err
         if results['total_frames'] < 1:
             raise CorruptVideoError(filename, 'it has no frames')
         return results
@@ -105,8 +117,5 @@ class CheckedDecordDecode(DecordDecode):
     """
 
     def transform(self, results: dict) -> dict:
-        filename = results['filename']
-        try:
+        with naming_corrupt_video(results['filename']):
             return super().transform(results)
-        except _DECORD_ERRORS as err:
-            raise CorruptVideoError(filename, _decord_reason(err)) from err

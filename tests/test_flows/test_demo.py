@@ -1,0 +1,160 @@
+"""``python -m csn_plugin.tools.demo`` and MMAction2's own inference API
+(``init_recognizer``, ``inference_recognizer``, ``MMAction2Inferencer``) on
+the plugin's config and checkpoint, trained on the tiny motion dataset."""
+import csv
+import json
+import os
+import os.path as osp
+import shutil
+
+import cv2
+import decord
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import Compose
+
+from csn_plugin.tools import demo
+from csn_plugin.tools.video_inference import load_recognizer
+
+
+def first_test_video(data_dir, label):
+    with open(osp.join(data_dir, 'test_list_videos.txt')) as f:
+        for line in f:
+            name, video_label = line.split()
+            if int(video_label) == label:
+                return osp.join(data_dir, 'videos_test', name)
+    raise AssertionError(f'no test video of class {label}')
+
+
+def rewrite(src, dst, fourcc):
+    """Re-encode ``src`` into ``dst`` (another container and codec)."""
+    frames = decord.VideoReader(src).get_batch(range(20)).asnumpy()
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(dst, cv2.VideoWriter_fourcc(*fourcc), 25,
+                             (width, height))
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+
+
+@pytest.fixture(scope='module')
+def video_dir(tmp_path_factory, tiny_data, shared_data):
+    """mp4 (in a sub-folder), webm, mov and avi videos, a truncated mp4, a
+    text file posing as a video and a file that is not a video."""
+    folder = tmp_path_factory.mktemp('demo_videos')
+    (folder / 'sub').mkdir()
+    shutil.copy(first_test_video(tiny_data, 0), folder / 'sub' / 'a.mp4')
+    rewrite(first_test_video(tiny_data, 1), str(folder / 'b.webm'), 'VP80')
+    rewrite(first_test_video(tiny_data, 2), str(folder / 'c.mov'), 'mp4v')
+    os.symlink(osp.join(shared_data, 'test.avi'), folder / 'd.avi')
+    with open(first_test_video(tiny_data, 3), 'rb') as f:
+        (folder / 'truncated.mp4').write_bytes(f.read(2000))
+    (folder / 'text.mp4').write_text('not a video\n')
+    (folder / 'notes.txt').write_text('not a video either\n')
+    return folder
+
+
+def test_folder_with_unreadable_videos(video_dir, tiny_data, trained_config,
+                                       checkpoint, tmp_path, capsys):
+    summary = tmp_path / 'summary.csv'
+    demo.main([
+        str(video_dir), trained_config, checkpoint, '--label-map',
+        osp.join(tiny_data, 'label_map.txt'), '--top-k', '2', '--out',
+        str(summary), '--device', 'cpu'
+    ])
+    out, err = capsys.readouterr()
+    assert '6 video(s): 4 classified, 2 unreadable' in out
+    assert f'1 file(s) without a video extension left out, e.g. ' \
+           f'{video_dir / "notes.txt"}' in out
+    assert f'{video_dir / "text.mp4"}: skipped, corrupt or unreadable ' \
+           f'video {video_dir / "text.mp4"}' in err
+    assert '100%' in err  # the progress bar
+    with open(summary) as f:
+        rows = {osp.relpath(row['video'], video_dir): row
+                for row in csv.DictReader(f)}
+    assert sorted(rows) == [
+        'b.webm', 'c.mov', 'd.avi', 'sub/a.mp4', 'text.mp4', 'truncated.mp4'
+    ]
+    names = open(osp.join(tiny_data, 'label_map.txt')).read().split()
+    for name, row in rows.items():
+        if name in ('text.mp4', 'truncated.mp4'):
+            assert row['status'] == 'unreadable'
+            assert name in row['error'] and not row['label_1']
+            continue
+        assert row['status'] == 'ok' and not row['error']
+        assert {row['label_1'], row['label_2']} <= set(names)
+        assert 0 <= float(row['score_2']) <= float(row['score_1']) <= 1
+        # each printed line holds the video and its labels with scores
+        assert (f'{video_dir / name}:  {row["label_1"]} '
+                f'{float(row["score_1"]):.3f}') in out
+
+
+def test_single_video_labelled_copy(shared_data, trained_config, checkpoint,
+                                    tmp_path, capsys):
+    video = osp.join(shared_data, 'test.mp4')
+    labelled = tmp_path / 'labelled.mp4'
+    summary = tmp_path / 'summary.json'
+    demo.main([
+        video, trained_config, checkpoint, '--top-k', '3', '--out-video',
+        str(labelled), '--out', str(summary), '--device', 'cpu'
+    ])
+    (record, ) = json.loads(summary.read_text())
+    assert record['status'] == 'ok' and record['out_video'] == str(labelled)
+    labels = [label for label, _ in record['top']]
+    assert len(labels) == 3 and all(label.startswith('class ') for label in
+                                    labels)
+    scores = [score for _, score in record['top']]
+    assert scores == sorted(scores, reverse=True)
+    original = decord.VideoReader(video)
+    written = decord.VideoReader(str(labelled))
+    assert len(written) == len(original) == 300
+    first, copy = original[0].asnumpy(), written[0].asnumpy()
+    assert copy.shape == first.shape == (256, 340, 3)
+    # The written frame is the video's with the labels drawn on it, up to
+    # mp4v's lossy encoding; drawing them changes many pixels.
+    expected = demo.draw_labels(first, record['top'])
+    assert np.abs(copy.astype(int) - expected).mean() < 8
+    changed = np.abs(expected.astype(int) - first).max(axis=2) > 64
+    assert changed.sum() > 300 and not changed[128:].any()
+    assert 'labelled video(s): ' + str(labelled) in capsys.readouterr().out
+
+
+def test_single_unreadable_video_is_an_error(tmp_path, trained_config,
+                                             checkpoint):
+    video = tmp_path / 'broken.avi'
+    video.write_bytes(b'\x00' * 100)
+    with pytest.raises(SystemExit, match=f'error: corrupt or unreadable '
+                       f'video {video}'):
+        demo.main([str(video), trained_config, checkpoint, '--device', 'cpu'])
+
+
+def test_mmaction_inference_api(tiny_data, trained_config, checkpoint):
+    """MMAction2's init_recognizer / inference_recognizer and
+    MMAction2Inferencer take the plugin's config and checkpoint; the demo's
+    scores (BN folded into the convs) are theirs."""
+    from mmaction.apis import inference_recognizer, init_recognizer
+    from mmaction.apis.inferencers import MMAction2Inferencer
+    video = first_test_video(tiny_data, 0)
+    model = init_recognizer(trained_config, checkpoint, device='cpu')
+    pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
+    sample = inference_recognizer(model, video, pipeline)
+    assert sample.pred_score.shape == (4, )
+    assert float(sample.pred_score.sum()) == pytest.approx(1, abs=1e-5)
+
+    deployed = load_recognizer(trained_config, checkpoint, 'cpu')
+    assert deployed.backbone.deploy
+    (record, ) = demo.classify_videos(deployed, [video], list('abcd'), 4,
+                                      progress=False)
+    ours = dict(record['top'])
+    torch.testing.assert_close(
+        torch.tensor([ours[c] for c in 'abcd']), sample.pred_score,
+        rtol=0, atol=1e-5)
+
+    inferencer = MMAction2Inferencer(
+        rec=trained_config, rec_weights=checkpoint, device='cpu',
+        label_file=osp.join(tiny_data, 'label_map.txt'))
+    (prediction, ) = inferencer(video)['predictions']
+    (scores, ) = prediction['rec_scores']
+    assert len(scores) == 4 and sum(scores) == pytest.approx(1, abs=1e-5)
+    assert prediction['rec_labels'] == [[int(np.argmax(scores))]]
