@@ -199,3 +199,15 @@ def test_check_runs_on_the_cpu_whatever_the_default_device():
         assert works == torch.backends.mkldnn.is_available()
     finally:
         fused_kernels.onednn_works.cache_clear()
+
+
+def test_the_kernel_check_leaves_the_global_rng_alone():
+    """The one-off check of the fused kernels draws from its own generator:
+    a seeded build after it gets the weights a seeded build gets in a fresh
+    process (an exactly resumed run depends on it)."""
+    fused_kernels.onednn_works.cache_clear()
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    fused_kernels.onednn_works()
+    assert torch.equal(torch.rand(4), expected)
