@@ -61,7 +61,9 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    'tests': ['pytest>=7', 'pytest-timeout'],
+    # psutil: the interrupted-training flow test finds the processes it
+    # kills; the decode soak benchmark (and its test) measures their memory.
+    'tests': ['pytest>=7', 'pytest-timeout', 'psutil'],
     'benchmarks': ['psutil'],
 }
 

@@ -8,6 +8,7 @@ from .transforms import (CheckedDecordDecode, CheckedDecordInit,
 
 __all__ = [
     'CheckedVideoDataset', 'CheckedDecordInit', 'CheckedDecordDecode',
-    'CorruptVideoError', 'TooManyCorruptVideosError', 'generate_motion_dataset',
-    'install_model_classes', 'motion_class_names', 'render_motion_video'
+    'CorruptVideoError', 'TooManyCorruptVideosError',
+    'generate_motion_dataset', 'install_model_classes', 'motion_class_names',
+    'render_motion_video'
 ]

@@ -38,7 +38,8 @@ def _decode_error(path: str, data: bytes, encoding: str,
         f'0x{data[err.start]:02x} at column {column} ({err.reason}). {fix}')
 
 
-def read_list_file(path: str, encoding: str = 'utf-8') -> List[Tuple[int, str]]:
+def read_list_file(path: str,
+                   encoding: str = 'utf-8') -> List[Tuple[int, str]]:
     """Read a list file; return its lines with their 1-based numbers.
 
     Lines end at ``\\n``; a ``\\r`` before it (Windows line ends) is

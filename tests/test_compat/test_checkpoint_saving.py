@@ -20,15 +20,17 @@ EPOCHS = 2
 
 
 def epoch_runner(work_dir, name, max_epochs=EPOCHS, max_keep_ckpts=1,
-                 **kwargs):
-    """Two iterations an epoch; keeps the last ``max_keep_ckpts``."""
+                 save_best=None, **kwargs):
+    """Two iterations an epoch; keeps the last ``max_keep_ckpts``; with
+    ``save_best``, validates every epoch and keeps the best checkpoint."""
     return build_runner(
         work_dir,
         name,
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs,
-                       val_interval=100),
+                       val_interval=1 if save_best else 100),
         checkpoint=dict(type='CheckpointHook', interval=1,
-                        max_keep_ckpts=max_keep_ckpts),
+                        max_keep_ckpts=max_keep_ckpts, save_best=save_best,
+                        rule='greater'),
         **kwargs)
 
 
@@ -51,10 +53,15 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
     assert path.read_text() == 'new'
 
 
-def test_keeping_one_checkpoint_still_removes_the_old_one(tmp_path):
-    epoch_runner(tmp_path, f'{tmp_path.name}-train').train()
+def test_old_checkpoints_are_still_removed(tmp_path):
+    # 'hits' of the toy metric stays the same or grows: each epoch's
+    # checkpoint may become the best, replacing the one before.
+    epoch_runner(tmp_path, f'{tmp_path.name}-train',
+                 save_best='hits').train()
     saved = sorted(n for n in os.listdir(tmp_path) if 'pth' in n)
-    assert saved == ['epoch_2.pth']  # epoch_1.pth removed, no .tmp left
+    # epoch_1.pth and the first best removed, no .tmp left
+    assert saved[-1] == 'epoch_2.pth'
+    assert len(saved) == 2 and saved[0].startswith('best_hits_epoch_')
     assert (tmp_path / 'last_checkpoint').read_text() == str(
         tmp_path / 'epoch_2.pth')
 

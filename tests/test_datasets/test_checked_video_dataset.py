@@ -249,8 +249,8 @@ def test_skip_replaces_and_reports_corrupt_video(tmp_path, shared_data,
 
 def _all_corrupt_list(tmp_path, bad_videos):
     kinds = ['random', 'empty', 'truncated_mp4', 'truncated_avi']
-    return _write_list(tmp_path,
-                       [f'{bad_videos[k]} {i % 2}' for i, k in enumerate(kinds)])
+    return _write_list(
+        tmp_path, [f'{bad_videos[k]} {i % 2}' for i, k in enumerate(kinds)])
 
 
 def test_skip_stops_past_max_skip_ratio(tmp_path, bad_videos):

@@ -140,7 +140,8 @@ def _loader(dataset, **kwargs):
 
 
 def _tiny_model():
-    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models/ircsn_r152.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'models', 'ircsn_r152.py'))
     cfg.model.backbone.update(depth=26, base_channels=8)
     cfg.model.cls_head.update(num_classes=NUM_CLASSES, in_channels=256)
     cfg.model.test_cfg = None  # batches of several videos

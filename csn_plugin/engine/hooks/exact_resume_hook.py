@@ -97,14 +97,24 @@ class ExactResumeHook(Hook):
     ``randomness.diff_rank_seed`` must be off. Skipped corrupt videos
     (``on_corrupt='skip'``) are replaced by draws of the same generators, so
     the replacements repeat too.
+
+    The plugin's ``default_runtime.py`` adds it as
+    ``default_hooks.exact_resume``; ``--cfg-options
+    default_hooks.exact_resume.enable=False`` turns it off.
+
+    Args:
+        enable (bool): Whether the hook acts. Defaults to True.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self) -> None:
+    def __init__(self, enable: bool = True) -> None:
+        self.enable = enable
         self._epoch = None
 
     def before_train(self, runner) -> None:
+        if not self.enable:
+            return
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             runner.logger.warning(
                 f'ExactResumeHook: {type(runner.train_loop).__name__} is '
