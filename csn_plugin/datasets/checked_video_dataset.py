@@ -74,7 +74,9 @@ class _SharedFlags:
         return np.flatnonzero(np.frombuffer(self._flags, dtype=np.uint8))
 
     def __deepcopy__(self, memo: dict) -> '_SharedFlags':
-        return self
+        # A copy (BaseDataset.get_subset) may index other entries: it starts
+        # with flags of its own.
+        return _SharedFlags(len(self))
 
 
 def _character_problem(text: str, delimiter: str) -> Optional[str]:

@@ -22,25 +22,25 @@ from csn_plugin.datasets import CorruptVideoError
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_CLASSES = 4
 LOADER_TIMEOUT_S = 60
-TEST_PIPELINE = [
-    dict(type='CheckedDecordInit'),
-    dict(type='SampleFrames', clip_len=4, frame_interval=1, num_clips=2,
-         test_mode=True),
-    dict(type='CheckedDecordDecode'),
-    dict(type='Resize', scale=(-1, 32)),
-    dict(type='CenterCrop', crop_size=28),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs', meta_keys=('filename', 'img_shape'))
-]
-TRAIN_PIPELINE = [
-    dict(type='CheckedDecordInit'),
-    dict(type='SampleFrames', clip_len=4, frame_interval=1, num_clips=1),
-    dict(type='CheckedDecordDecode'),
-    dict(type='Resize', scale=(-1, 32)),
-    dict(type='RandomCrop', size=28),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs', meta_keys=('filename', 'img_shape'))
-]
+
+
+def _pipelines():
+    """The quickstart's training and test pipelines (Init, SampleFrames,
+    Decode, Resize, a crop, FormatShape, Pack) on 4-frame clips of 28x28
+    crops, the test one with 2 clips a video."""
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'datasets',
+                 'motion_8x112_video.py'))
+    for pipeline, clips in ((cfg.train_pipeline, 1), (cfg.test_pipeline, 2)):
+        pipeline[1].update(clip_len=4, frame_interval=1, num_clips=clips)
+        pipeline[3].update(scale=(-1, 32))
+        pipeline[4].update({'crop_size' if 'crop_size' in pipeline[4] else
+                            'size': 28})
+        pipeline[-1].update(meta_keys=('filename', 'img_shape'))
+    return cfg.train_pipeline, cfg.test_pipeline
+
+
+TRAIN_PIPELINE, TEST_PIPELINE = _pipelines()
 
 
 def _valid_videos(folder, rng):
