@@ -60,6 +60,17 @@ class _EpochSeededPipeline:
         return f'{type(self).__name__}({self.pipeline!r})'
 
 
+def _sampler_seed_is_the_runners(runner) -> bool:
+    """Whether the training sampler was given the runner's seed: the config
+    sets none of its own, nor ``randomness.diff_rank_seed``."""
+    cfg = getattr(runner, 'cfg', None) or {}
+    if (cfg.get('randomness') or {}).get('diff_rank_seed'):
+        return False
+    loader = cfg.get('train_dataloader')
+    sampler = loader.get('sampler') if isinstance(loader, dict) else None
+    return not (isinstance(sampler, dict) and sampler.get('seed') is not None)
+
+
 @HOOKS.register_module()
 class ExactResumeHook(Hook):
     """Draw every random number of training from ``(seed, epoch,
@@ -120,14 +131,10 @@ class ExactResumeHook(Hook):
                 f'ExactResumeHook: {type(runner.train_loop).__name__} is '
                 'not epoch-based; the hook does nothing.')
             return
-        cfg = getattr(runner, 'cfg', None) or {}
-        diff_rank_seed = cfg.get('randomness', {}).get('diff_rank_seed')
-        sampler = getattr(runner.train_dataloader, 'sampler', None)
-        sampler_cfg = cfg.get('train_dataloader', {}).get('sampler', {})
         # The sampler took the seed of this run's start; a resumed run's
         # seed comes from the checkpoint.
-        if (hasattr(sampler, 'seed') and not diff_rank_seed
-                and sampler_cfg.get('seed') is None):
+        sampler = getattr(runner.train_dataloader, 'sampler', None)
+        if hasattr(sampler, 'seed') and _sampler_seed_is_the_runners(runner):
             sampler.seed = runner.seed
         self._epoch = multiprocessing.get_context('spawn').RawValue('q', -1)
         wrapped = set()
