@@ -69,7 +69,9 @@ EXTRAS_REQUIRE = {
     # pytorchvideo: tests/test_tools/test_convert builds its create_csn as
     # the reference of the converter (its head module wants torchvision, for
     # which the test puts in a stand-in; torchvision itself is not needed).
-    'tests': ['pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5'],
+    # psutil: the interrupted-training flow test finds the processes it
+    # kills; the decode soak benchmark (and its test) measures their memory.
+    'tests': ['pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5', 'psutil'],
     'benchmarks': ['psutil'],
     # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
     # which moviepy 2 removed; matplotlib draws the quickstart's plots.

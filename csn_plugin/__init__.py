@@ -7,7 +7,8 @@ into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
 MMAction2's built-in class of the same name, and its checked video dataset,
 decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
 ``HOOKS`` and ``METRICS``, and ``BF16OptimWrapper`` into mmengine's
-``OPTIM_WRAPPERS``.
+``OPTIM_WRAPPERS``. mmengine's Runner is taught to hand its model's class
+count to the datasets it builds (:mod:`csn_plugin.datasets.model_classes`).
 """
 from .compat import patch_stack
 from .compat.quiet_warnings import ignoring_known_warnings
@@ -19,5 +20,7 @@ with ignoring_known_warnings():
     patch_stack()
     from . import models  # noqa: F401  (registers the backbones)
     from . import datasets, engine, evaluation  # noqa: F401  (the rest)
+
+datasets.install_model_classes()
 
 __all__ = ['__version__', 'models', 'datasets', 'engine', 'evaluation']

@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run against the installed csn_plugin."""
+import logging
 import os
 import os.path as osp
 import sys
@@ -51,3 +52,32 @@ def _threads():
 def compile_enabled(monkeypatch):
     """Undo the suite-wide ``CSN_PLUGIN_DISABLE=compile`` for one test."""
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', ','.join(sorted(_DISABLED)))
+
+
+class _Messages(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def capture_warnings():
+    """A function that starts collecting the warnings of mmengine's current
+    logger (the latest Runner's, or the default one) and returns the list
+    they go into."""
+    from mmengine.logging import MMLogger
+    attached = []
+
+    def capture():
+        handler, logger = _Messages(), MMLogger.get_current_instance()
+        logger.addHandler(handler)
+        attached.append((logger, handler))
+        return handler.messages
+
+    yield capture
+    for logger, handler in attached:
+        logger.removeHandler(handler)

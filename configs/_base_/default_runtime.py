@@ -10,6 +10,9 @@ default_hooks = dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=3,
         save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # csn_plugin's: random numbers drawn from (seed, epoch, iteration), so
+    # that a resumed run trains exactly as an uninterrupted one.
+    exact_resume=dict(type='ExactResumeHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
     # Off unless a test tool's --show/--show-dir turns it on. csn_plugin's
     # version of MMAction2's VisualizationHook, which cannot draw the

@@ -5,6 +5,7 @@ placeholder goes in first, before anything imports ``mmaction.models``.
 """
 from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
+from .checkpoint_saving import install_crash_safe_checkpoints
 from .cpu_autocast import install_cpu_autocast
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
@@ -17,6 +18,7 @@ def patch_stack():
     """Apply every fix; safe to call more than once."""
     install_drn_placeholder()
     install_checkpoint_allowlist()
+    install_crash_safe_checkpoints()
     install_cpu_distributed()
     install_bf16_scores()
     install_cpu_autocast()

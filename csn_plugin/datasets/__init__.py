@@ -1,4 +1,6 @@
-from .checked_video_dataset import CheckedVideoDataset
+from .checked_video_dataset import (CheckedVideoDataset,
+                                    TooManyCorruptVideosError)
+from .model_classes import install_model_classes
 from .synthetic_motion import (generate_motion_dataset, motion_class_names,
                                render_motion_video)
 from .transforms import (CheckedDecordDecode, CheckedDecordInit,
@@ -6,6 +8,7 @@ from .transforms import (CheckedDecordDecode, CheckedDecordInit,
 
 __all__ = [
     'CheckedVideoDataset', 'CheckedDecordInit', 'CheckedDecordDecode',
-    'CorruptVideoError', 'generate_motion_dataset', 'motion_class_names',
+    'CorruptVideoError', 'TooManyCorruptVideosError',
+    'generate_motion_dataset', 'install_model_classes', 'motion_class_names',
     'render_motion_video'
 ]

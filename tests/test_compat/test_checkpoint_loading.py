@@ -14,56 +14,16 @@ import zipfile
 
 import numpy as np
 import pytest
+import toy_runner
 import torch
-from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
-from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
-from torch import nn
-from torch.utils.data import Dataset
+from mmengine.runner import CheckpointLoader, load_checkpoint
+from toy_runner import ToyModel
 
 import csn_plugin  # noqa: F401  (installs the allow-list)
 from csn_plugin.compat.checkpoint_loading import (MMENGINE_CHECKPOINT_GLOBALS,
                                                   install_checkpoint_allowlist)
 
 TRAIN_ITERS = 2
-
-
-class ToyModel(BaseModel):
-    """y = w.x + b, trained on squared error."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(2, 1)
-
-    def forward(self, inputs, targets, mode='tensor'):
-        out = self.fc(torch.stack(inputs)).squeeze(1)
-        if mode == 'loss':
-            return dict(loss=((out - torch.stack(targets))**2).mean())
-        if mode == 'predict':
-            return [dict(pred=p, target=t) for p, t in zip(out, targets)]
-        return out
-
-
-class ToyDataset(Dataset):
-    metainfo = dict(classes=('toy', ))
-
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.tensor([i, 1.0]), targets=torch.tensor(2.0))
-
-
-class ToyMetric(BaseMetric):
-    """Returns numpy scalars, as MMAction2's AccMetric does."""
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(
-            float(abs(s['pred'] - s['target'])) for s in data_samples)
-
-    def compute_metrics(self, results):
-        err = np.array(results)
-        return dict(err=err.mean(), hits=np.int64((err < 1).sum()))
 
 
 class Foreign:
@@ -86,35 +46,16 @@ class ReachesInit:
 
 
 def build_runner(work_dir, name, max_iters=TRAIN_ITERS, **kwargs):
-    loader = dict(
-        dataset=ToyDataset(),
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        batch_size=4,
-        num_workers=0)
-    return Runner(
-        model=ToyModel(),
-        work_dir=str(work_dir),
-        # Unique: mmengine shares MessageHub/logger instances by this name.
-        experiment_name=name,
-        train_dataloader=loader,
-        val_dataloader=loader,
-        val_evaluator=[ToyMetric()],
+    return toy_runner.build_runner(
+        work_dir,
+        name,
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=1),
-        val_cfg=dict(),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
-        param_scheduler=[
-            dict(type='LinearLR', start_factor=0.5, by_epoch=False, end=1),
-            dict(type='MultiStepLR', milestones=[1], by_epoch=False)
-        ],
-        default_hooks=dict(
-            checkpoint=dict(
-                type='CheckpointHook',
-                interval=1,
-                by_epoch=False,
-                save_best='err',
-                rule='less')),
-        default_scope='mmengine',
+        checkpoint=dict(
+            type='CheckpointHook',
+            interval=1,
+            by_epoch=False,
+            save_best='err',
+            rule='less'),
         **kwargs)
 
 

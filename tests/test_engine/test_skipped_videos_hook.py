@@ -50,7 +50,7 @@ def _dataset(tmp_path, shared_data, on_corrupt):
     return DATASETS.build(
         dict(type='CheckedVideoDataset', ann_file=str(ann),
              data_prefix=dict(video=''), on_corrupt=on_corrupt,
-             pipeline=[dict(type='CheckedDecordInit')]))
+             max_skip_ratio=0.5, pipeline=[dict(type='CheckedDecordInit')]))
 
 
 @pytest.mark.parametrize('wrap', [

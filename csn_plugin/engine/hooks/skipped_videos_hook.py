@@ -1,27 +1,13 @@
 """Report, epoch by epoch, the training samples skipped for corrupt videos."""
 import logging
-from typing import List
 
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 
 from ...datasets import CheckedVideoDataset
+from ...datasets.nesting import iter_datasets
 
 __all__ = ['SkippedVideosHook']
-
-
-def _checked_datasets(dataset) -> List[CheckedVideoDataset]:
-    """The ``CheckedVideoDataset`` instances in ``dataset``, looking inside
-    mmengine's wrappers (``RepeatDataset``, ``ClassBalancedDataset`` hold
-    ``.dataset``; ``ConcatDataset`` holds ``.datasets``)."""
-    if isinstance(dataset, CheckedVideoDataset):
-        return [dataset]
-    found = []
-    for inner in [getattr(dataset, 'dataset', None)] + list(
-            getattr(dataset, 'datasets', [])):
-        if inner is not None:
-            found += _checked_datasets(inner)
-    return found
 
 
 @HOOKS.register_module()
@@ -38,7 +24,10 @@ class SkippedVideosHook(Hook):
     priority = 'LOW'
 
     def before_train(self, runner) -> None:
-        found = _checked_datasets(runner.train_dataloader.dataset)
+        found = [
+            d for d in iter_datasets(runner.train_dataloader.dataset)
+            if isinstance(d, CheckedVideoDataset)
+        ]
         # A dataset listed twice (ConcatDataset([a, a])) is counted once.
         unique = {id(d): d for d in found if d.on_corrupt == 'skip'}
         self._datasets = list(unique.values())
