@@ -63,6 +63,11 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     'tests': ['pytest>=7', 'pytest-timeout'],
     'benchmarks': ['psutil'],
+    # ONNX export, onnxruntime and OpenVINO inference, int8 quantization
+    # (docs/deploy.md)
+    'deploy': [
+        'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
+    ],
 }
 
 setup(

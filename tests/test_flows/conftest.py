@@ -1,8 +1,11 @@
-"""Fixtures of the flow tests: a tiny generated dataset and one small model
-trained with ``mim train mmaction`` for the tests that need a checkpoint."""
+"""Fixtures of the flow tests: a tiny generated dataset, one small model
+trained with ``mim train mmaction`` for the tests that need a checkpoint,
+and its ``mim test csn_plugin`` scores."""
+import os.path as osp
+
 import pytest
 from flow_helpers import MIM, MOTION_CONFIG, TINY_OPTIONS, data_options, \
-    make_dataset, run
+    make_dataset, mim_test, run
 
 
 @pytest.fixture(scope='session')
@@ -26,4 +29,23 @@ def mim_trained(tmp_path_factory, tiny_options):
         MIM, 'train', 'mmaction', MOTION_CONFIG, '--gpus', '0', '--work-dir',
         work_dir, '--cfg-options', *tiny_options
     ])
+    return work_dir, output
+
+
+@pytest.fixture(scope='session')
+def checkpoint(mim_trained):
+    """The checkpoint of :func:`mim_trained`."""
+    work_dir, _ = mim_trained
+    return osp.join(work_dir, 'epoch_1.pth')
+
+
+@pytest.fixture(scope='session')
+def prob_run(tmp_path_factory, checkpoint, tiny_options):
+    """``mim test csn_plugin --average-clips prob`` of it, with ``--out
+    scores.json`` and ``--dump dump.pkl``: (work_dir, output)."""
+    work_dir = tmp_path_factory.mktemp('prob')
+    output = mim_test('csn_plugin', checkpoint, tiny_options,
+                      '--average-clips', 'prob', '--work-dir', work_dir,
+                      '--out', work_dir / 'scores.json', '--dump',
+                      work_dir / 'dump.pkl')
     return work_dir, output

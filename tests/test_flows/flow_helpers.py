@@ -32,6 +32,10 @@ TINY_OPTIONS = SMALL_INPUT + [
 ]
 
 
+#: test videos of the tiny dataset: 4 classes x 3
+TEST_VIDEOS = 12
+
+
 def run(cmd, cwd=None, timeout=300, **env):
     """Run ``cmd``; fail the test with the end of its output unless it
     exits 0. Returns stdout and stderr together."""
@@ -49,6 +53,14 @@ def run(cmd, cwd=None, timeout=300, **env):
         pytest.fail(f'{" ".join(map(str, cmd))} exited with '
                     f'{proc.returncode}:\n{proc.stdout[-5000:]}')
     return proc.stdout
+
+
+def mim_test(package, checkpoint, tiny_options, *options):
+    """``mim test <package>`` of the motion config on the tiny dataset."""
+    return run([
+        MIM, 'test', package, MOTION_CONFIG, '-C', checkpoint, *options,
+        '--cfg-options', *tiny_options
+    ])
 
 
 def make_dataset(out_dir, *options):

@@ -1,43 +1,19 @@
 """Flow 3: ``mim test csn_plugin <config> -C <checkpoint>`` with the options
 of MMAction2 1.x and 0.x, and the ``mim test mmaction`` equivalent."""
 import json
-import os.path as osp
 import pickle
 import re
 
 import numpy as np
 import pytest
-from flow_helpers import MIM, MOTION_CONFIG, free_port, run
+from flow_helpers import (MIM, MOTION_CONFIG, TEST_VIDEOS, free_port,
+                          mim_test, run)
 
-TEST_VIDEOS = 12  # 4 classes x 3
 VIEWS = 3  # test clips a video
-
-
-@pytest.fixture(scope='module')
-def checkpoint(mim_trained):
-    work_dir, _ = mim_trained
-    return osp.join(work_dir, 'epoch_1.pth')
-
-
-def mim_test(package, checkpoint, tiny_options, *options):
-    return run([
-        MIM, 'test', package, MOTION_CONFIG, '-C', checkpoint, *options,
-        '--cfg-options', *tiny_options
-    ])
 
 
 def sums(scores):
     return [sum(video) for video in scores]
-
-
-@pytest.fixture(scope='module')
-def prob_run(tmp_path_factory, checkpoint, tiny_options):
-    work_dir = tmp_path_factory.mktemp('prob')
-    output = mim_test('csn_plugin', checkpoint, tiny_options,
-                      '--average-clips', 'prob', '--work-dir', work_dir,
-                      '--out', work_dir / 'scores.json', '--dump',
-                      work_dir / 'dump.pkl')
-    return work_dir, output
 
 
 def test_average_clips_prob(prob_run):
