@@ -135,14 +135,16 @@ def enable_deploy(cfg):
 
 def use_backend(cfg, backend, model_file):
     """Test ``model_file`` on ``backend`` in place of the config's model:
-    the config's data preprocessor and head (for ``average_clips``) stay."""
+    the config's data preprocessor, head (for ``average_clips``) and
+    ``test_cfg`` (for ``max_testing_views``) stay."""
     model = cfg.model
     cfg.model = dict(
         type='ExportedRecognizer',
         model_file=model_file,
         backend=backend,
         cls_head=model.get('cls_head'),
-        data_preprocessor=model.get('data_preprocessor'))
+        data_preprocessor=model.get('data_preprocessor'),
+        test_cfg=model.get('test_cfg'))
 
 
 def apply_test_args(cfg, args):
