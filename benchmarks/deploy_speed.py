@@ -300,11 +300,20 @@ def make_route(key, case, builtin, plugin, files):
     return run
 
 
+#: seconds between two timed calls: each engine's worker threads keep
+#: spinning for a while after a call, and on a small machine the next
+#: engine's call would compete with them (on 2 cores, OpenVINO right after
+#: onnxruntime took twice as long as alone)
+SETTLE_S = 0.3
+
+
 def time_interleaved(fns, x, repeats):
-    """Median seconds of each function on ``x``; calls alternate."""
+    """Median seconds of each function on ``x``; calls alternate, with
+    :data:`SETTLE_S` between them."""
     times = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
+            time.sleep(SETTLE_S)
             start = time.perf_counter()
             fn(x)
             times[i].append(time.perf_counter() - start)
@@ -358,6 +367,8 @@ def run_case(index, case, args):
         seconds = time_interleaved(fns, x, args.repeats)
         memory = ({k: memory_in_subprocess(args, index, k, files)
                    for k in keys} if args.memory else {})
+        if args.profile:
+            print_profile(case, builtin, plugin, files)
     rows = []
     for key, out, s in zip(keys, outputs, seconds):
         rows.append(dict(
@@ -379,14 +390,137 @@ def print_case_table(rows, repeats):
               f"{r['seconds']:.3f} | {r['speedup']:.2f}x | "
               f"{r['rel_diff']:.1e} | {mib} |")
     print(f'\n- Median of {repeats} calls after one warm-up, calls '
-          'alternating between the routes; one clip, whole recognizer '
-          '(backbone and I3D head, 400 classes).\n'
+          f'alternating between the routes, {SETTLE_S} s apart; one clip, '
+          'whole recognizer (backbone and I3D head, 400 classes).\n'
           '- Rel. diff: max|route - built-in| / max|built-in| of the class '
           'scores. Random weights with calibrated BN statistics: int8 rows '
           'show how far quantization moves the scores of such a network, '
           'not accuracy (see the mim test table).\n'
           '- Peak RSS growth: VmHWM over two calls minus VmRSS before them, '
           'each route built in a fresh subprocess.')
+
+
+# --------------------------------------------------------------- profile --
+KINDS = ('depthwise conv', '1x1x1 conv', 'other conv', 'rest')
+
+
+def kind_of(weight_shape):
+    """Which kind of conv a weight ``(O, I / groups, kt, kh, kw)`` is."""
+    kernel = weight_shape[2:]
+    if weight_shape[1] == 1 and np.prod(kernel) > 1:
+        return 'depthwise conv'
+    return '1x1x1 conv' if np.prod(kernel) == 1 else 'other conv'
+
+
+def onnx_conv_kinds(onnx_file):
+    """ONNX conv node name -> kind, from the weights' shapes (the exporter
+    may put a shared weight behind an ``Identity``)."""
+    import onnx
+    graph = onnx.load(onnx_file).graph
+    shapes = {i.name: tuple(i.dims) for i in graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == 'Identity'}
+    return {n.name: kind_of(shapes[alias.get(n.input[1], n.input[1])])
+            for n in graph.node if n.op_type == 'Conv'}
+
+
+def kind_by_name(name, kinds):
+    """The kind of the ONNX conv whose name starts an engine's node name
+    (engines add suffixes: ``_token_12``, ``/WithoutBiases``)."""
+    for conv, kind in kinds.items():
+        if name.startswith(conv):
+            return kind
+    return 'rest'
+
+
+def profile_onnxruntime(model_file, x, kinds, runs):
+    import json
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.enable_profiling = True
+    session = ort.InferenceSession(model_file, options,
+                                   providers=['CPUExecutionProvider'])
+    for _ in range(runs + 1):
+        session.run(None, {'clips': x.numpy()})
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    os.remove(f.name)
+    times = dict.fromkeys(KINDS, 0.0)
+    # the first run (warm-up) comes first in the file: skip its nodes
+    nodes = [e for e in events if e.get('cat') == 'Node'
+             and e['name'].endswith('_kernel_time')]
+    for e in nodes[len(nodes) // (runs + 1):]:
+        name = e['name'][:-len('_kernel_time')].split('_token_')[0]
+        times[kind_by_name(name, kinds)] += e['dur'] / 1e3 / runs
+    return times
+
+
+def profile_openvino(model_file, x, kinds, runs):
+    import openvino as ov
+    core = ov.Core()
+    model = core.read_model(model_file) if model_file.endswith(
+        '.xml') else ov.convert_model(model_file)
+    request = core.compile_model(model, 'CPU', {
+        'INFERENCE_NUM_THREADS': torch.get_num_threads(),
+        'INFERENCE_PRECISION_HINT': 'f32', 'PERF_COUNT': True
+    }).create_infer_request()
+    request.infer([x.numpy()])
+    times = dict.fromkeys(KINDS, 0.0)
+    for _ in range(runs):
+        request.infer([x.numpy()])
+        for node in request.get_profiling_info():
+            times[kind_by_name(node.node_name, kinds)] += (
+                node.real_time.total_seconds() * 1e3 / runs)
+    return times
+
+
+def profile_pytorch(fn, x, runs):
+    """Self time of the innermost convolution ops by their weight's shape;
+    the rest is the remaining wall time."""
+    from torch.profiler import ProfilerActivity, profile
+    fn(x)
+    with profile(activities=[ProfilerActivity.CPU],
+                 record_shapes=True) as prof:
+        start = time.perf_counter()
+        for _ in range(runs):
+            fn(x)
+        wall = (time.perf_counter() - start) * 1e3 / runs
+    times = dict.fromkeys(KINDS, 0.0)
+    for e in prof.events():
+        inner = not any('conv' in c.name for c in e.cpu_children)
+        if 'conv' in e.name and inner and len(e.input_shapes) > 1 and len(
+                e.input_shapes[1]) == 5:
+            times[kind_of(e.input_shapes[1])] += e.cpu_time_total / 1e3 / runs
+    times['rest'] = wall - sum(times.values())
+    return times
+
+
+def print_profile(case, builtin, plugin, files, runs=3):
+    """Where each route spends its time: the convolutions by kind, and the
+    rest (pooling, reorders, quantize/dequantize, the head...)."""
+    x = torch.randn((1, 1) + case.shape[1:])
+    kinds = onnx_conv_kinds(osp.join(files, 'model.onnx'))
+    rows = {ROUTES['deploy']: profile_pytorch(
+        make_route('deploy', case, builtin, plugin, files), x, runs)}
+    for key, name in (('ort', 'model.onnx'), ('ort_int8', 'int8.onnx')):
+        rows[ROUTES[key]] = profile_onnxruntime(
+            osp.join(files, name), x, kinds, runs)
+    for key, name in (('ov', 'model.onnx'), ('ov_int8', 'int8.xml')):
+        rows[ROUTES[key]] = profile_openvino(
+            osp.join(files, name), x, kinds, runs)
+    print(f'\nProfile, {case.name} {"x".join(map(str, case.shape))}, ms a '
+          f'call (mean of {runs} profiled calls):\n')
+    print('| route | ' + ' | '.join(KINDS) + ' | total |')
+    print('|---|' + '---:|' * (len(KINDS) + 1))
+    for route, times in rows.items():
+        print(f'| {route} | ' + ' | '.join(f'{times[k]:.1f}' for k in KINDS)
+              + f' | {sum(times.values()):.1f} |')
+    print('\n- PyTorch: self time of the innermost conv ops (torch.profiler) '
+          'by weight shape, rest = wall time minus them. onnxruntime: its '
+          'profiler\'s node times; OpenVINO: its per-layer performance '
+          'counters; convs matched to the ONNX graph by node name. '
+          '"other conv": the stem (3x7x7) and any dense or grouped 3x3x3.')
 
 
 # -------------------------------------------------------------- mim test --
@@ -506,7 +640,7 @@ def summarize(results):
     return rows
 
 
-def print_mim_table(config, exported, rows, rounds):
+def print_mim_table(config, exported, rows, args):
     ref = rows[0]['route']
     print(f'\n`mim test csn_plugin {config} --average-clips prob`, '
           f'{rows[0]["videos"]} videos:\n')
@@ -519,10 +653,11 @@ def print_mim_table(config, exported, rows, rounds):
               f"{r['rel_diff']:.1e} | {r['mib']:.0f} |")
     checks = [line for line in exported.splitlines() if 'vs PyTorch' in line]
     print(f'\n- Test loop: from before the first test hook (BN folding '
-          f'included) to after the metrics, median of {rounds} round(s), '
-          f'runs alternating. Peak RSS: of the largest process of the run.\n'
-          '- int8: `csn_plugin.tools.quantize --calib-clips N` on the '
-          'training set.\n- Export check: ' + '; '.join(checks))
+          f'included) to after the metrics, median of {args.mim_rounds} '
+          f'round(s), runs alternating. Peak RSS: of the largest process '
+          f'of the run.\n- int8: `csn_plugin.tools.quantize --calib-clips '
+          f'{args.calib_clips}`, on the training set.\n- Export check: ' +
+          '; '.join(checks))
 
 
 # ------------------------------------------------------------------ main --
@@ -537,6 +672,9 @@ def main():
                         'which follows OMP_NUM_THREADS)')
     parser.add_argument('--no-memory', dest='memory', action='store_false',
                         help='skip the peak-memory subprocesses')
+    parser.add_argument('--profile', action='store_true',
+                        help='also print where each route spends its time '
+                        '(convs by kind), per case')
     parser.add_argument('--no-cases', dest='cases', action='store_false',
                         help='only the --mim-test tables')
     parser.add_argument(
@@ -576,7 +714,7 @@ def main():
         print_case_table(rows, args.repeats)
     for config, checkpoint in args.mim_test:
         exported, rows = run_mim_test(config, checkpoint, args)
-        print_mim_table(config, exported, rows, args.mim_rounds)
+        print_mim_table(config, exported, rows, args)
     print(f'\nload average (1/5/15 min) at end: {load_average()}')
 
 

@@ -7,6 +7,7 @@ and return each view's class scores. They run on as many threads as PyTorch
 fairly with it. OpenVINO runs in fp32 (``INFERENCE_PRECISION_HINT='f32'``):
 on CPUs with bf16 support its default would be bf16.
 """
+import importlib
 import os.path as osp
 
 import numpy as np
@@ -28,7 +29,7 @@ def import_engine(name):
     """Import an inference engine of the ``deploy`` extra, or say how to
     install it."""
     try:
-        return __import__(name)
+        return importlib.import_module(name)
     except ImportError as e:
         raise ImportError(
             f'{name} is not installed; install the deploy extra: '
@@ -36,6 +37,8 @@ def import_engine(name):
 
 
 def check_model_file(model_file, backend):
+    """Raise unless ``backend`` is known, runs files like ``model_file``
+    and ``model_file`` exists."""
     if backend not in BACKENDS:
         raise ValueError(f'unknown backend {backend!r}; choose from '
                          f'{", ".join(BACKENDS)}')

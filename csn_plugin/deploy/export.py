@@ -27,7 +27,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 __all__ = [
     'DEFAULT_OPSET', 'SUPPORTED_OPSETS', 'GlobalAvgPool', 'RecognizerGraph',
-    'load_config', 'build_recognizer', 'load_checkpoint_strict',
+    'read_config', 'build_recognizer', 'load_checkpoint_strict',
     'clip_shape_of', 'export_onnx', 'max_relative_diff'
 ]
 
@@ -115,10 +115,9 @@ class RecognizerGraph(nn.Module):
         return [f'features{i}' for i in range(num_outputs)]
 
 
-def load_config(config, cfg_options=None):
-    """Read a config file (with the plugin registered) and set MMAction2's
-    default scope."""
-    import csn_plugin  # noqa: F401  (registers the plugin's models)
+def read_config(config, cfg_options=None):
+    """Read a config file, apply ``cfg_options`` and set MMAction2's default
+    scope (importing this module registered the plugin's models)."""
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
@@ -132,13 +131,10 @@ def load_config(config, cfg_options=None):
 
 def build_recognizer(cfg, checkpoint=None):
     """The config's model in eval mode, with ``checkpoint`` loaded strictly
-    (:func:`load_checkpoint_strict`)."""
+    (:func:`load_checkpoint_strict`). ``init_weights()`` is not called, so
+    no ``pretrained`` backbone is fetched."""
     from mmaction.registry import MODELS
-    model_cfg = cfg.model.copy()
-    # A checkpoint replaces all weights: no pretrained backbone to fetch.
-    if 'pretrained' in model_cfg.get('backbone', {}):
-        model_cfg.backbone.pretrained = None
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(cfg.model)
     if checkpoint is not None:
         load_checkpoint_strict(model, checkpoint)
     return model.eval()

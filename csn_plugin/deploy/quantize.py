@@ -117,7 +117,10 @@ def quantize_onnxruntime(onnx_file, clips, out_file):
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax)
+            calibrate_method=CalibrationMethod.MinMax,
+            # ranges are updated every 16 clips, not from all activations
+            # of all clips kept in memory at once
+            extra_options={'CalibMaxIntermediateOutputs': 16})
 
 
 #: backend -> (quantizer, suffix of the file it writes)

@@ -27,7 +27,7 @@ from csn_plugin.deploy.backends import (compare_with_pytorch, open_session,
                                         save_openvino_ir)
 from csn_plugin.deploy.export import (DEFAULT_OPSET, RecognizerGraph,
                                       build_recognizer, check_opset,
-                                      clip_shape_of, export_onnx, load_config)
+                                      clip_shape_of, export_onnx, read_config)
 
 
 def parse_args(argv=None):
@@ -100,7 +100,7 @@ def verify(graph, model_file, backend, clips, tolerance):
 def main(argv=None):
     args = parse_args(argv)
     check_opset(args.opset)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else clip_shape_of(cfg)
     graph = RecognizerGraph(
         build_recognizer(cfg, args.checkpoint), args.backbone_only).eval()

@@ -26,7 +26,7 @@ from mmengine.config import DictAction
 
 from csn_plugin.deploy.backends import open_session
 from csn_plugin.deploy.export import (RecognizerGraph, build_recognizer,
-                                      export_onnx, load_config,
+                                      export_onnx, read_config,
                                       max_relative_diff)
 from csn_plugin.deploy.quantize import (QUANTIZERS, calibration_clips,
                                         check_request, quantize)
@@ -69,7 +69,7 @@ def agreement(fp32_file, int8_file, backend, clips):
 def main(argv=None):
     args = parse_args(argv)
     check_request(args.out, args.backend)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     graph = RecognizerGraph(build_recognizer(cfg, args.checkpoint)).eval()
     clips = calibration_clips(cfg, args.calib_clips)
     print(f'{len(clips)} calibration clips of shape {list(clips[0].shape)} '

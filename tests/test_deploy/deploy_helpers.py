@@ -4,7 +4,7 @@ import os.path as osp
 
 import torch
 
-from csn_plugin.deploy.export import build_recognizer, load_config
+from csn_plugin.deploy.export import build_recognizer, read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MOTION_CONFIG = osp.join(REPO, 'configs', 'ircsn_r26_8x112_motion.py')
@@ -43,7 +43,7 @@ def tiny_recognizer(config=MOTION_CONFIG, options=TINY_OPTIONS, seed=0):
         config, options = (f'{REPO}/configs/_base_/models/{config}.py',
                            SMALL_MODELS[config])
     torch.manual_seed(seed)
-    cfg = load_config(config, options)
+    cfg = read_config(config, options)
     model = build_recognizer(cfg)
     model.init_weights()
     model.train()

@@ -8,7 +8,7 @@ from deploy_helpers import MOTION_CONFIG, TINY_OPTIONS
 from mmaction.structures import ActionDataSample
 
 from csn_plugin.deploy.backends import ExportedRecognizer, open_session
-from csn_plugin.deploy.export import build_recognizer, load_config
+from csn_plugin.deploy.export import build_recognizer, read_config
 from csn_plugin.registry import MODELS
 
 
@@ -30,7 +30,7 @@ def exported(model_file, backend, cfg, average_clips, test_cfg=None):
 def test_predictions_match_recognizer3d(tiny_exports, tiny_checkpoint,
                                         average_clips):
     onnx_file, xml_file, _ = tiny_exports
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     cfg.model.cls_head.average_clips = average_clips
     reference = build_recognizer(cfg, tiny_checkpoint)
     inputs = torch.randn(2, 3, 3, 4, 48, 48)  # 2 videos, 3 views each
@@ -55,7 +55,7 @@ def test_predictions_match_recognizer3d(tiny_exports, tiny_checkpoint,
 
 def test_refuses_backbone_only_export(tmp_path, tiny_checkpoint):
     from csn_plugin.deploy.export import RecognizerGraph, export_onnx
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     graph = RecognizerGraph(
         build_recognizer(cfg, tiny_checkpoint), backbone_only=True)
     features = str(tmp_path / 'features.onnx')
@@ -66,7 +66,7 @@ def test_refuses_backbone_only_export(tmp_path, tiny_checkpoint):
 
 
 def test_wrong_number_of_classes(tiny_exports):
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     cfg.model.cls_head.num_classes = 400
     model = exported(tiny_exports[0], 'onnxruntime', cfg, 'prob')
     with pytest.raises(ValueError, match='gives 4 class scores; the '
@@ -75,7 +75,7 @@ def test_wrong_number_of_classes(tiny_exports):
 
 
 def test_inference_only(tiny_exports):
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     model = exported(tiny_exports[0], 'onnxruntime', cfg, 'prob')
     with pytest.raises(RuntimeError, match="only runs inference .* not "
                        "'loss'"):

@@ -13,7 +13,7 @@ from deploy_helpers import (MOTION_CONFIG, SHAPE, TINY, TINY_OPTIONS,
 
 from csn_plugin.deploy.backends import compare_with_pytorch, open_session
 from csn_plugin.deploy.export import (RecognizerGraph, build_recognizer,
-                                      export_onnx, load_config)
+                                      export_onnx, read_config)
 from csn_plugin.tools import export
 
 
@@ -25,7 +25,7 @@ def run_export(*argv):
 
 
 def tiny_graph(checkpoint):
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     return RecognizerGraph(build_recognizer(cfg, checkpoint)).eval()
 
 
@@ -97,7 +97,7 @@ def test_backbone_only_at_opset_11(tmp_path, tiny_checkpoint):
     session = open_session(str(onnx_file), 'onnxruntime')
     assert session.output_names == ['features']
     clips = torch.randn(2, 3, 3, 8, 64, 64)
-    cfg = load_config(MOTION_CONFIG, TINY_OPTIONS)
+    cfg = read_config(MOTION_CONFIG, TINY_OPTIONS)
     backbone = build_recognizer(cfg, tiny_checkpoint).backbone
     with torch.no_grad():
         expected = backbone(clips.flatten(0, 1))
