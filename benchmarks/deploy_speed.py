@@ -28,10 +28,10 @@ where the config's data paths resolve: the model is exported and quantized
 with the plugin's tools first, and the table gives the test loop's seconds a
 video, top-1 accuracy and the peak RSS of each run.
 
-    python benchmarks/deploy_speed.py            # ir-CSN-152 32x224, ir-CSN-50 16x112
+    python benchmarks/deploy_speed.py --profile  # ir-CSN-152 and ir-CSN-50
     python benchmarks/deploy_speed.py --quick    # ir-CSN-50 at 8x64x64
-    cd work_dirs/quickstart && python .../benchmarks/deploy_speed.py \\
-        --no-cases --mim-test CONFIG train/epoch_12.pth
+    cd work_dirs/quickstart && python ../../benchmarks/deploy_speed.py \\
+        --no-cases --calib-clips 300 --mim-test CONFIG train/epoch_12.pth
 
 Speed figures only; nothing here is a pass/fail test.
 """

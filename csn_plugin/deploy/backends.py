@@ -17,8 +17,9 @@ from mmengine.model import BaseModel
 from ..registry import MODELS
 
 __all__ = [
-    'BACKENDS', 'import_engine', 'OnnxRuntimeSession', 'OpenVINOSession', 'open_session',
-    'save_openvino_ir', 'compare_with_pytorch', 'ExportedRecognizer'
+    'BACKENDS', 'import_engine', 'OnnxRuntimeSession', 'OpenVINOSession',
+    'open_session', 'save_openvino_ir', 'compare_with_pytorch',
+    'ExportedRecognizer'
 ]
 
 #: backend -> file suffixes it runs
@@ -94,9 +95,10 @@ class OpenVINOSession:
             model = core.read_model(model_file)
         else:
             model = ov.convert_model(model_file)
+        threads = num_threads or torch.get_num_threads()
         self.compiled = core.compile_model(
             model, 'CPU', {
-                'INFERENCE_NUM_THREADS': num_threads or torch.get_num_threads(),
+                'INFERENCE_NUM_THREADS': threads,
                 'INFERENCE_PRECISION_HINT': precision,
                 'PERFORMANCE_HINT': 'LATENCY',
             })

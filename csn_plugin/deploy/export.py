@@ -196,8 +196,10 @@ def clip_shape_of(cfg):
     Raises:
         ValueError: When the pipeline does not tell (give ``--shape``).
     """
-    pipeline = cfg.get('test_pipeline') or cfg.get(
-        'test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    # the loader's pipeline (what runs, --cfg-options included), else the
+    # config's test_pipeline variable
+    pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
+        'pipeline') or cfg.get('test_pipeline', [])
     clip_len = size = None
     for step in pipeline:
         if 'clip_len' in step:

@@ -91,9 +91,9 @@ def verify(graph, model_file, backend, clips, tolerance):
               f'difference {diff:.2e}')
         worst = max(worst, diff)
     if worst > tolerance:
-        raise VerificationError(f'{model_file} differs from PyTorch by {worst:.2e} '
-                           f'(relative) under {backend}, above the tolerance '
-                           f'{tolerance:.0e}')
+        raise VerificationError(
+            f'{model_file} differs from PyTorch by {worst:.2e} (relative) '
+            f'under {backend}, above the tolerance {tolerance:.0e}')
     return worst
 
 

@@ -12,7 +12,8 @@ from flow_helpers import MOTION_CONFIG, TEST_VIDEOS, mim_test
 
 from csn_plugin.tools import export, quantize
 
-METRICS = r'test results: acc/top1: [\d.]+, acc/top5: [\d.]+, acc/mean1: [\d.]+'
+METRICS = (r'test results: acc/top1: [\d.]+, acc/top5: [\d.]+, '
+           r'acc/mean1: [\d.]+')
 
 
 def call(tool, *argv):
@@ -24,18 +25,22 @@ def call(tool, *argv):
 
 @pytest.fixture(scope='module')
 def deployed(tmp_path_factory, checkpoint, tiny_options):
-    """The trained model as fp32 ONNX and as OpenVINO int8 IR."""
+    """The trained model as fp32 ONNX and as OpenVINO int8 IR, and what the
+    tools printed."""
     out = tmp_path_factory.mktemp('deployed')
-    call(export, MOTION_CONFIG, checkpoint, out / 'model.onnx',
-         '--cfg-options', *tiny_options)
-    printed = call(quantize, MOTION_CONFIG, checkpoint, out / 'int8.xml',
-                   '--calib-clips', '4', '--cfg-options', *tiny_options)
-    return out, printed
+    exported = call(export, MOTION_CONFIG, checkpoint, out / 'model.onnx',
+                    '--cfg-options', *tiny_options)
+    quantized = call(quantize, MOTION_CONFIG, checkpoint, out / 'int8.xml',
+                     '--calib-clips', '4', '--cfg-options', *tiny_options)
+    return out, exported, quantized
 
 
 def test_onnxruntime_matches_pytorch(tmp_path, deployed, prob_run,
                                      tiny_options):
-    out, _ = deployed
+    out, exported, _ = deployed
+    # traced at the test pipeline's clips, as --cfg-options make them
+    assert re.search(r'onnxruntime vs PyTorch, input \[1, 2, 3, 8, 56, 56\]: '
+                     r'max relative difference', exported)
     output = mim_test('csn_plugin', out / 'model.onnx', tiny_options,
                       '--backend', 'onnxruntime', '--average-clips', 'prob',
                       '--work-dir', tmp_path, '--out',
@@ -53,7 +58,7 @@ def test_onnxruntime_matches_pytorch(tmp_path, deployed, prob_run,
 def test_openvino_int8(tmp_path, deployed, prob_run, tiny_options):
     """Calibrated on 4 training clips; tested with MMAction2 0.x options.
     Its class probabilities stay close to fp32's."""
-    out, printed = deployed
+    out, _, printed = deployed
     assert re.search(r'4 calibration clips of shape \[1, 1, 3, 8, 56, 56\]',
                      printed)
     assert re.search(r'int8 vs fp32 on the calibration clips: same top-1 on '
