@@ -157,7 +157,7 @@ class ExportedRecognizer(BaseModel):
             ``max_testing_views``, the views of a batch go through the
             engine that many at a time, as ``Recognizer3D`` does (for 30
             views of ir-CSN-152 at 32x256x256 at once, one feature map of
-            the first stage alone takes 3.2 GB).
+            the first stage alone takes 4 GB).
         num_threads (int, optional): Engine threads. Defaults to PyTorch's.
         init_cfg (dict, optional): Unused; for mmengine.
     """
