@@ -76,6 +76,11 @@ EXTRAS_REQUIRE = {
     # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
     # which moviepy 2 removed; matplotlib draws the quickstart's plots.
     'vis': ['moviepy<2', 'matplotlib'],
+    # ONNX export, onnxruntime and OpenVINO inference, int8 quantization
+    # (docs/deploy.md)
+    'deploy': [
+        'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
+    ],
 }
 
 setup(

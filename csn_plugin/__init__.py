@@ -6,9 +6,11 @@ fixes the PyPI stack where it needs it and registers the plugin's backbones
 into ``mmaction.registry.MODELS``, where its ``ResNet3dCSN`` replaces
 MMAction2's built-in class of the same name, and its checked video dataset,
 decord transforms, hooks and metrics into ``DATASETS``, ``TRANSFORMS``,
-``HOOKS`` and ``METRICS``, and ``BF16OptimWrapper`` into mmengine's
-``OPTIM_WRAPPERS``. mmengine's Runner is taught to hand its model's class
-count to the datasets it builds (:mod:`csn_plugin.datasets.model_classes`).
+``HOOKS`` and ``METRICS``, ``BF16OptimWrapper`` into mmengine's
+``OPTIM_WRAPPERS``, and ``ExportedRecognizer`` (an exported model run by
+onnxruntime or OpenVINO, :mod:`csn_plugin.deploy`) into ``MODELS``.
+mmengine's Runner is taught to hand its model's class count to the datasets
+it builds (:mod:`csn_plugin.datasets.model_classes`).
 """
 from .compat import patch_stack
 from .compat.quiet_warnings import ignoring_known_warnings
@@ -19,8 +21,10 @@ from .version import __version__
 with ignoring_known_warnings():
     patch_stack()
     from . import models  # noqa: F401  (registers the backbones)
-    from . import datasets, engine, evaluation  # noqa: F401  (the rest)
+    from . import datasets, deploy, engine, evaluation  # noqa: F401
 
 datasets.install_model_classes()
 
-__all__ = ['__version__', 'models', 'datasets', 'engine', 'evaluation']
+__all__ = [
+    '__version__', 'models', 'datasets', 'deploy', 'engine', 'evaluation'
+]

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install csn_plugin into it.
 #   VENV  where the environment lives (default: .venv in the repository)
-#   EXTRAS  pip extras to install (default: tests,benchmarks,vis)
+#   EXTRAS  pip extras to install (default: tests,benchmarks,vis,deploy)
 # torch is pinned to 2.13.0 first: on machines that carry its CPU wheel that
 # is the file pip takes; unpinned, pip would pull a CUDA build of several GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-tests,benchmarks,vis}
+EXTRAS=${EXTRAS:-tests,benchmarks,vis,deploy}
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi

@@ -13,6 +13,10 @@ as a script, hence the absolute imports. It takes MMAction2
   metrics.
 * ``--out result.json`` (``.yaml``, ``.pkl``) writes each video's class
   scores, as 0.x did; 1.x's ``--dump result.pkl`` writes whole predictions.
+* ``--backend onnxruntime`` or ``--backend openvino`` tests a model that
+  ``csn_plugin.tools.export`` (or ``quantize``) wrote, given as the
+  checkpoint (``.onnx``; OpenVINO also reads ``.xml`` IR), with the same
+  data, metrics and options (``ExportedRecognizer``).
 """
 import argparse
 
@@ -29,6 +33,7 @@ EVAL_METRICS = ('top_k_accuracy', 'mean_class_accuracy',
 #: Switches the model to its deploy form (BN folded into the convs) before
 #: testing; added when the backbone has ``switch_to_deploy``.
 DEPLOY_HOOK = 'SwitchToDeployHook'
+BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
 
 
 def parse_args(argv=None):
@@ -74,6 +79,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--wait-time', type=float, default=2,
         help='seconds each --show window stays up')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='what runs the model: pytorch (the checkpoint is a .pth), or '
+        'onnxruntime / openvino for an exported model (the checkpoint is '
+        'the .onnx file, or OpenVINO IR .xml)')
     parser.add_argument(
         '--no-deploy', action='store_true',
         help='test the network as trained, without folding BN into the '
@@ -127,6 +139,20 @@ def enable_deploy(cfg, compile=True):
         cfg.custom_hooks = hooks + [dict(type=DEPLOY_HOOK, compile=compile)]
 
 
+def use_backend(cfg, backend, model_file):
+    """Test ``model_file`` on ``backend`` in place of the config's model:
+    the config's data preprocessor, head (for ``average_clips``) and
+    ``test_cfg`` (for ``max_testing_views``) stay."""
+    model = cfg.model
+    cfg.model = dict(
+        type='ExportedRecognizer',
+        model_file=model_file,
+        backend=backend,
+        cls_head=model.get('cls_head'),
+        data_preprocessor=model.get('data_preprocessor'),
+        test_cfg=model.get('test_cfg'))
+
+
 def apply_test_args(cfg, args):
     """Fold the testing options into ``cfg``."""
     if args.average_clips is not None:
@@ -155,6 +181,9 @@ def apply_test_args(cfg, args):
         add_evaluator(cfg, dict(type='DumpResults', out_file_path=args.dump))
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
+    if args.backend != 'pytorch':
+        use_backend(cfg, args.backend, args.checkpoint)
+        return cfg
     if not args.no_deploy:
         enable_deploy(cfg, compile=not args.no_compile)
     cfg.load_from = args.checkpoint

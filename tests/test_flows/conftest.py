@@ -1,6 +1,6 @@
 """Fixtures of the flow tests: a tiny generated dataset, one small model
 trained with ``mim train mmaction`` for the tests that need a checkpoint,
-and its test scores."""
+and its ``mim test csn_plugin`` scores."""
 import os.path as osp
 
 import pytest
@@ -34,6 +34,7 @@ def mim_trained(tmp_path_factory, tiny_options):
 
 @pytest.fixture(scope='session')
 def checkpoint(mim_trained):
+    """The checkpoint of :func:`mim_trained`."""
     work_dir, _ = mim_trained
     return osp.join(work_dir, 'epoch_1.pth')
 
@@ -48,8 +49,8 @@ def trained_config(mim_trained):
 
 @pytest.fixture(scope='session')
 def prob_run(tmp_path_factory, checkpoint, tiny_options):
-    """``mim test csn_plugin --average-clips prob --out scores.json``:
-    (work_dir, output)."""
+    """``mim test csn_plugin --average-clips prob`` of it, with ``--out
+    scores.json`` and ``--dump dump.pkl``: (work_dir, output)."""
     work_dir = tmp_path_factory.mktemp('prob')
     output = mim_test('csn_plugin', checkpoint, tiny_options,
                       '--average-clips', 'prob', '--work-dir', work_dir,

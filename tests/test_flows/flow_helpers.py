@@ -32,6 +32,10 @@ TINY_OPTIONS = SMALL_INPUT + [
 ]
 
 
+#: test videos of the tiny dataset: 4 classes x 3
+TEST_VIDEOS = 12
+
+
 def run(cmd, cwd=None, timeout=300, **env):
     """Run ``cmd``; fail the test with the end of its output unless it
     exits 0. Returns stdout and stderr together."""

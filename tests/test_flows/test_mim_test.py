@@ -6,9 +6,9 @@ import re
 
 import numpy as np
 import pytest
-from flow_helpers import MIM, MOTION_CONFIG, free_port, mim_test, run
+from flow_helpers import (MIM, MOTION_CONFIG, TEST_VIDEOS, free_port,
+                          mim_test, run)
 
-TEST_VIDEOS = 12  # 4 classes x 3
 VIEWS = 3  # test clips a video
 
 

@@ -166,3 +166,21 @@ def test_missing_config_is_named():
     args = parse_args(['nope.py', 'ckpt.pth'])
     with pytest.raises(FileNotFoundError, match='nope.py'):
         load_config(args)
+
+
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_backend_tests_the_exported_model(backend):
+    """The exported file replaces the model; the config's data
+    preprocessor, head and test_cfg stay; no checkpoint, no BN folding."""
+    args = parse_args([MOTION, 'model.onnx', '--backend', backend,
+                       '--average-clips', 'score'])
+    original = load_config(args)
+    cfg = apply_test_args(load_config(args), args)
+    assert cfg.model == dict(
+        type='ExportedRecognizer', model_file='model.onnx', backend=backend,
+        cls_head=dict(original.model.cls_head, average_clips='score'),
+        data_preprocessor=original.model.data_preprocessor,
+        test_cfg=original.model.test_cfg)
+    assert cfg.get('load_from') is None
+    assert 'SwitchToDeployHook' not in [
+        h['type'] for h in cfg.get('custom_hooks', [])]
