@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from mmengine.model import BaseModel
 
+from ..compat.openvino_signal_stack import install_openvino_signal_stack_fix
 from ..registry import MODELS
 
 __all__ = [
@@ -28,13 +29,18 @@ BACKENDS = {'onnxruntime': ('.onnx', ), 'openvino': ('.onnx', '.xml')}
 
 def import_engine(name):
     """Import an inference engine of the ``deploy`` extra, or say how to
-    install it."""
+    install it. OpenVINO comes with
+    :func:`~csn_plugin.compat.openvino_signal_stack.install_openvino_signal_stack_fix`
+    applied."""
     try:
-        return importlib.import_module(name)
+        engine = importlib.import_module(name)
     except ImportError as e:
         raise ImportError(
             f'{name} is not installed; install the deploy extra: '
             f'pip install "csn_plugin[deploy]"') from e
+    if name == 'openvino':
+        install_openvino_signal_stack_fix(engine)
+    return engine
 
 
 def check_model_file(model_file, backend):
