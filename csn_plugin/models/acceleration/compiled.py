@@ -44,8 +44,12 @@ class CompiledInference(nn.Module):
         super().__init__()
         self.module = module
         # Not a submodule: torch.compile's wrapper shares the parameters.
+        # fullgraph: a graph break would split the model into many small
+        # compiled pieces, slower than none; it fails here instead (and the
+        # module runs eagerly, with a warning)
         self.__dict__['_compiled'] = torch.compile(
-            module, dynamic=False, options=dict(freezing=True))
+            module, fullgraph=True, dynamic=False,
+            options=dict(freezing=True))
         self._shapes = set()
         self._failure = None
 

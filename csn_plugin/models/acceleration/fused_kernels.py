@@ -61,7 +61,7 @@ def conv_act(x, weight, bias, conv, relu, residual=None, inplace=False):
 
 def use_onednn(x, weight):
     """Whether :func:`conv_act` may take oneDNN's private fused op here."""
-    if not (x.device.type == 'cpu' and enabled('fused')) or tracing():
+    if tracing() or not (x.device.type == 'cpu' and enabled('fused')):
         return False
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return False

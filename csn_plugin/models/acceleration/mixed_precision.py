@@ -85,8 +85,10 @@ class MixedPrecisionConv3d(nn.Conv3d):
         return super()._conv_forward(input, weight, bias)
 
     def _fp32_under_cpu_bf16(self, input):
-        if not (input.device.type == 'cpu' and torch.is_grad_enabled()
-                and cpu_bf16_autocast()):
+        # the global states first: under FX tracing ``input`` is a proxy
+        if not (torch.is_grad_enabled() and cpu_bf16_autocast()):
+            return False
+        if input.device.type != 'cpu':
             return False
         depthwise = self.groups > 1 and self.groups == self.in_channels
         two_frames = (self.kernel_size[0] > 1 and self.stride[0] == 1

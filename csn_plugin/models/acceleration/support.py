@@ -166,8 +166,9 @@ def cpu_summary():
 def tracing():
     """Whether a tracer records this call (TorchScript and ONNX export,
     ``torch.compile``, FX): it must see the modules, not private ops."""
-    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or torch.compiler.is_compiling()
+    # torch.compile first: dynamo answers it without tracing the others
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export()
             or torch.fx._symbolic_trace.is_fx_symbolic_tracing())
 
 

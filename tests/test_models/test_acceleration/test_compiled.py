@@ -59,6 +59,29 @@ def test_compiles_once_per_shape_and_matches(model, wrapper, logged,
     assert len(compile_lines) == 1 and 'for input 1x3x8x32x32' in (
         compile_lines[0]) and ' s' in compile_lines[0]
     assert '1 input shape(s) compiled' in repr(wrapper)
+    assert wrapper._failure is None  # one graph (fullgraph=True)
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+@pytest.mark.parametrize('arch', ['csn', 'sevnet'])
+def test_one_graph_without_breaks(arch, deploy):
+    """dynamo traces each backbone, deployed or not, under bf16 autocast
+    too, as one graph: the fast paths' checks step aside before anything
+    it cannot trace."""
+    import torch._dynamo
+    from csn_plugin.models import SEVNet
+    model = (ResNet3dCSN(26, base_channels=8, stage_blocks=(1, 1, 1, 1))
+             if arch == 'csn' else SEVNet(arch='s', depths=(1, 1, 1, 1)))
+    model.eval()
+    if deploy:
+        model.switch_to_deploy()
+    x = torch.randn(CLIP)
+    with torch.no_grad():
+        for bf16 in (False, True):
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                explained = torch._dynamo.explain(model)(x)
+            assert explained.graph_count == 1
+            assert explained.graph_break_count == 0, explained.break_reasons
 
 
 @pytest.mark.parametrize('why', ['hook', 'grad', 'disabled', 'global hook'])
