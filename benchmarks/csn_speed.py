@@ -19,7 +19,6 @@ Speed figures only; nothing here is a pass/fail test.
 """
 import argparse
 import json
-import os
 import sys
 import tempfile
 
@@ -28,7 +27,8 @@ import torch
 import csn_plugin  # noqa: F401  (fixes the stack, registers the plugin)
 from csn_plugin.models.acceleration import cpu_summary
 from speed import accuracy, memory, mim_test, report
-from speed.cases import builtin_model, cases_for, clip_of, prepare
+from speed.cases import (allow_compiling, builtin_model, cases_for, clip_of,
+                         prepare)
 from speed.timing import step_fn, time_interleaved, timed
 
 
@@ -134,14 +134,6 @@ def parse_args():
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
     return args
-
-
-def allow_compiling():
-    """The compiled rows measure torch.compile even where the caller's
-    CSN_PLUGIN_DISABLE switches it off (the test suite does)."""
-    paths = [p for p in os.environ.get('CSN_PLUGIN_DISABLE', '').split(',')
-             if p.strip() != 'compile']
-    os.environ['CSN_PLUGIN_DISABLE'] = ','.join(paths)
 
 
 def main():

@@ -27,6 +27,26 @@ def reset_peak_rss():
         f.write('5')
 
 
+def peak_growth(fn, calls=2):
+    """Peak RSS over ``calls`` calls of ``fn`` minus RSS before them (CPU,
+    MiB)."""
+    base, _ = rss_mib()
+    reset_peak_rss()
+    for _ in range(calls):
+        fn()
+    return rss_mib()[1] - base
+
+
+def peak_in_subprocess(cmd):
+    """Run ``cmd``, a probe that prints ``PEAK_MIB <value>``; the value."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith('PEAK_MIB '):
+            return float(line.split()[1])
+    sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
+    raise RuntimeError(f'memory probe failed: {" ".join(cmd)}')
+
+
 def probe(case, impl, device, calls=2):
     """Peak memory of ``calls`` calls of ``impl``, run in this (fresh)
     process, after one call that warms it up (and compiles it): the peak of
@@ -49,11 +69,7 @@ def probe(case, impl, device, calls=2):
             fn()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base, _ = rss_mib()
-    reset_peak_rss()
-    for _ in range(calls):
-        fn()
-    return rss_mib()[1] - base
+    return peak_growth(fn, calls)
 
 
 def in_subprocess(args, case_index, impl_index):
@@ -63,9 +79,4 @@ def in_subprocess(args, case_index, impl_index):
            str(args.threads), '--probe-memory', f'{case_index}:{impl_index}'
            ] + (['--quick'] if args.quick else []) + (
                [] if args.compile else ['--no-compile'])
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    for line in done.stdout.splitlines():
-        if line.startswith('PEAK_MIB '):
-            return float(line.split()[1])
-    sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
-    raise RuntimeError(f'memory probe {case_index}:{impl_index} failed')
+    return peak_in_subprocess(cmd)

@@ -1,12 +1,15 @@
-"""The whole ``mim test csn_plugin`` on a trained model, once per path:
-MMAction2's backbone (eager and under torch.compile) and the plugin's
-(without deploy, deployed eagerly, deployed and compiled, in bf16)."""
+"""The whole ``mim test csn_plugin`` on a trained model, once per run: the
+plugin's paths (without deploy, deployed, compiled, bf16), MMAction2's
+backbone (eager and under torch.compile), exported models
+(``--backend``)."""
 import os
 import os.path as osp
 import pickle
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 
 import torch
 from mmengine import Config
@@ -20,46 +23,64 @@ BUILTIN_DEPTHS = (50, 101, 152)
 BUILTIN_BACKBONE = dict(model=dict(backbone=dict(type='MMAction2ResNet3dCSN')))
 #: the plugin's bf16 test path (deployed and compiled)
 MIM_TEST_BF16 = 'plugin (deploy), bf16'
+BENCHMARKS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def runs_for(config, compile):
-    """(row, config overrides, extra hooks, test tool options) of each run:
-    without ``compile`` the compiled runs are left out and bf16 runs
-    deployed without compiling. MMAction2's class has depths 50, 101 and
-    152 only; for other depths the plugin's run without deploy is the
-    reference. bf16 runs only where this CPU has native bf16."""
+@dataclass
+class MimRun:
+    """One ``mim test csn_plugin`` of a config."""
+    name: str
+    checkpoint: str = None  # model file; None: the one given to run_all
+    options: list = field(default_factory=list)  # test tool options
+    overrides: dict = field(default_factory=dict)  # config entries
+    hooks: list = field(default_factory=list)  # more custom_hooks
+
+
+def has_builtin_depth(config):
+    """Whether MMAction2's class builds the config's backbone depth."""
+    return Config.fromfile(config).model.backbone.get(
+        'depth') in BUILTIN_DEPTHS
+
+
+def speed_runs(config, compile):
+    """The runs of ``csn_speed.py --mim-test``: without ``compile`` the
+    compiled runs are left out and bf16 runs deployed without compiling.
+    MMAction2's class has depths 50, 101 and 152 only; for other depths the
+    plugin's run without deploy is the reference. bf16 runs only where this
+    CPU has native bf16."""
     bf16 = dict(test_cfg=dict(fp16=True))
     runs = [
-        ('built-in', BUILTIN_BACKBONE, [], []),
-        ('plugin, --no-deploy', {}, [], ['--no-deploy']),
-        ('plugin (deploy, --no-compile)', {}, [], ['--no-compile']),
+        MimRun('built-in', overrides=BUILTIN_BACKBONE),
+        MimRun('plugin, --no-deploy', options=['--no-deploy']),
+        MimRun('plugin (deploy, --no-compile)', options=['--no-compile']),
     ]
     if compile:
-        runs.insert(1, ('built-in + torch.compile', BUILTIN_BACKBONE,
-                        [dict(type='TorchCompileBackboneHook')], []))
-        runs += [('plugin (deploy)', {}, [], []),
-                 (MIM_TEST_BF16, bf16, [], [])]
+        runs.insert(1, MimRun('built-in + torch.compile',
+                              overrides=BUILTIN_BACKBONE,
+                              hooks=[dict(type='TorchCompileBackboneHook')]))
+        runs += [MimRun('plugin (deploy)'),
+                 MimRun(MIM_TEST_BF16, overrides=bf16)]
     else:
-        runs.append(('plugin (deploy, --no-compile), bf16', bf16, [],
-                     ['--no-compile']))
-    depth = Config.fromfile(config).model.backbone.get('depth')
-    if depth not in BUILTIN_DEPTHS:
-        print(f"MMAction2's ResNet3dCSN has no depth {depth}: no built-in "
+        runs.append(MimRun('plugin (deploy, --no-compile), bf16',
+                           options=['--no-compile'], overrides=bf16))
+    if not has_builtin_depth(config):
+        print(f"MMAction2's ResNet3dCSN has no depth "
+              f'{Config.fromfile(config).model.backbone.depth}: no built-in '
               'rows', file=sys.stderr)
-        runs = [r for r in runs if not r[0].startswith('built-in')]
+        runs = [r for r in runs if not r.name.startswith('built-in')]
     if not native_bf16():
         print('this CPU has no native bf16: no bf16 row (it would run '
               'fp32)', file=sys.stderr)
-        runs = [r for r in runs if 'bf16' not in r[0]]
+        runs = [r for r in runs if 'bf16' not in r.name]
     return runs
 
 
-def write_config(path, config, overrides, hooks):
+def write_config(path, config, run):
     """A config inheriting ``config``, with the support module imported,
-    the timer and ``hooks`` added and ``overrides`` set."""
+    the timer and the run's hooks added and its overrides set."""
     base = Config.fromfile(config)
     imports = list(base.get('custom_imports', {}).get('imports', []))
-    hooks = list(base.get('custom_hooks', [])) + hooks + [
+    hooks = list(base.get('custom_hooks', [])) + run.hooks + [
         dict(type='TestLoopTimerHook')]
     with open(path, 'w') as f:
         f.write('\n'.join([
@@ -67,52 +88,66 @@ def write_config(path, config, overrides, hooks):
             'custom_imports = dict(imports={!r}, allow_failed_imports=False)'
             .format(imports + ['csn_plugin', 'mim_test_support']),
             f'custom_hooks = {hooks!r}',
-        ] + [f'{k} = {v!r}' for k, v in overrides.items()]) + '\n')
+        ] + [f'{k} = {v!r}' for k, v in run.overrides.items()]) + '\n')
 
 
-def run_mim_test(config, checkpoint, work_dir, compile=True):
-    """``mim test csn_plugin`` on a dataset, once per row of
-    :func:`runs_for`, in the current directory (where the config's data
-    paths resolve). Returns one row a run, compared with the first."""
+def run_and_measure(cmd, env):
+    """Run ``cmd``: its output, wall seconds and the peak RSS (MiB) of its
+    largest process (``wait4``'s ``ru_maxrss`` covers the waited-for
+    children)."""
+    with tempfile.TemporaryFile('w+') as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        text = out.read()
+    if os.waitstatus_to_exitcode(status):
+        sys.stderr.write(text[-4000:])
+        raise RuntimeError(f'failed: {" ".join(map(str, cmd))}')
+    return text, seconds, usage.ru_maxrss / 1024
+
+
+def run_all(config, checkpoint, runs, work_dir, rounds=1):
+    """Each of ``runs`` ``rounds`` times, rounds alternating, in the current
+    directory (where the config's data paths resolve).
+
+    Returns:
+        dict: run name -> one dict a round: ``videos``, ``whole_s`` (the
+        command), ``loop_s`` (the test loop), ``first_batch_s`` (where
+        compiling happens), ``steady_s`` (the rest of the loop, a video),
+        ``mib`` (peak RSS), ``scores`` and ``labels``.
+    """
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
-        [osp.dirname(osp.dirname(osp.abspath(__file__)))] +
+        [BENCHMARKS] +
         [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    rows, scores = [], {}
-    for index, (name, overrides, hooks, options) in enumerate(
-            runs_for(config, compile)):
-        cfg_file = osp.join(work_dir, f'run{index}.py')
-        dump = osp.join(work_dir, f'run{index}.pkl')
-        write_config(cfg_file, config, overrides, hooks)
-        cmd = [mim, 'test', 'csn_plugin', cfg_file, '-C', checkpoint,
-               '--dump', dump, '--work-dir', osp.join(work_dir, f'run{index}')]
-        start = time.perf_counter()
-        done = subprocess.run(cmd + options, capture_output=True, text=True,
-                              env=env)
-        whole = time.perf_counter() - start
-        loop = [line.split() for line in done.stdout.splitlines()
-                if line.startswith('TEST_LOOP_SECONDS ')]
-        if done.returncode or not loop:
-            sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
-            raise RuntimeError(f'mim test failed for {name}: {cmd}')
-        seconds, videos, first_s, first_videos = (
-            float(loop[-1][1]), int(loop[-1][2]), float(loop[-1][3]),
-            int(loop[-1][4]))
-        scores[name], labels = read_dump(dump)
-        rows.append(dict(
-            run=name, videos=videos, whole_s=whole / videos,
-            loop_s=seconds / videos, first_batch_s=first_s,
-            steady_s=(seconds - first_s) / max(videos - first_videos, 1)))
-    ref = scores[rows[0]['run']]
-    for row in rows:
-        score = scores[row['run']]
-        pred = score.argmax(1)
-        row['top1_acc'] = (pred == labels).float().mean().item()
-        row['agree'] = (pred == ref.argmax(1)).float().mean().item()
-        row['score_diff'] = rel_diff({'output': ref}, {'output': score})
-        row['speedup'] = rows[0]['steady_s'] / row['steady_s']
-    return rows
+    results = {run.name: [] for run in runs}
+    for round_ in range(rounds):
+        for index, run in enumerate(runs):
+            cfg_file = osp.join(work_dir, f'run{index}.py')
+            dump = osp.join(work_dir, f'run{index}_{round_}.pkl')
+            write_config(cfg_file, config, run)
+            text, whole, mib = run_and_measure([
+                mim, 'test', 'csn_plugin', cfg_file, '-C', run.checkpoint
+                or checkpoint, '--dump', dump, '--work-dir',
+                osp.join(work_dir, f'run{index}')
+            ] + run.options, env)
+            loop = [line.split() for line in text.splitlines()
+                    if line.startswith('TEST_LOOP_SECONDS ')][-1]
+            seconds, videos, first_s, first_videos = (
+                float(loop[1]), int(loop[2]), float(loop[3]), int(loop[4]))
+            scores, labels = read_dump(dump)
+            results[run.name].append(dict(
+                videos=videos, whole_s=whole / videos,
+                loop_s=seconds / videos, first_batch_s=first_s,
+                steady_s=(seconds - first_s) / max(videos - first_videos, 1),
+                mib=mib, scores=scores, labels=labels))
+            print(f'  mim test: {run.name}, round {round_ + 1}',
+                  file=sys.stderr, flush=True)
+    return results
 
 
 def read_dump(dump):
@@ -125,23 +160,56 @@ def read_dump(dump):
     return scores, torch.tensor([int(r['gt_label']) for r in samples])
 
 
+def compare(results, speed_key='steady_s'):
+    """One row a run (the first round's scores; the median time of the
+    rounds), compared with the first run: speed-up on ``speed_key``, top-1,
+    agreement and class-score difference."""
+    rows = []
+    for name, rounds in results.items():
+        first = rounds[0]
+        row = {k: v for k, v in first.items()
+               if k not in ('scores', 'labels')}
+        for key in ('whole_s', 'loop_s', 'first_batch_s', 'steady_s'):
+            row[key] = sorted(r[key] for r in rounds)[len(rounds) // 2]
+        row.update(run=name, mib=max(r['mib'] for r in rounds))
+        rows.append((row, first['scores'], first['labels']))
+    ref_row, ref, _ = rows[0]
+    out = []
+    for row, scores, labels in rows:
+        pred = scores.argmax(1)
+        row['top1_acc'] = (pred == labels).float().mean().item()
+        row['agree'] = (pred == ref.argmax(1)).float().mean().item()
+        row['score_diff'] = rel_diff({'output': ref}, {'output': scores})
+        row['speedup'] = ref_row[speed_key] / row[speed_key]
+        out.append(row)
+    return out
+
+
+def run_mim_test(config, checkpoint, work_dir, compile=True):
+    """``csn_speed.py --mim-test``: :func:`speed_runs`, compared."""
+    runs = speed_runs(config, compile)
+    return compare(run_all(config, checkpoint, runs, work_dir))
+
+
 def print_mim_test(rows, config):
     print(f'\n`mim test csn_plugin {config}` per video:\n')
     ref = rows[0]['run']
     print('| run | videos | whole command s/video | first batch s | '
           f'after it, s/video | speed-up vs {ref} | top-1 acc | '
-          f'same top-1 as {ref} | class-score rel. diff vs {ref} |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          f'same top-1 as {ref} | class-score rel. diff vs {ref} | '
+          'peak RSS MiB |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['run']} | {r['videos']} | {r['whole_s']:.3f} | "
               f"{r['first_batch_s']:.1f} | {r['steady_s']:.3f} | "
               f"{r['speedup']:.2f}x | {r['top1_acc']:.3f} | "
-              f"{r['agree']:.3f} | {r['score_diff']:.1e} |")
+              f"{r['agree']:.3f} | {r['score_diff']:.1e} | {r['mib']:.0f} |")
     print('\n- Whole command: wall time of `mim test` (start-up, checkpoint '
           'loading, data, model) over the videos. First batch: from before '
           'the first test hook (BN folding included) to after the first '
           'batch; compiling happens there. After it: the rest of the test '
-          'loop (metrics included) per video; the speed-up compares it.\n'
+          'loop (metrics included) per video; the speed-up compares it. '
+          'Peak RSS: of the largest process of the run.\n'
           '- Class-score rel. diff: max|a - b| / max|a| over every video\'s '
           'class scores\n  (as the config averages its clips), against '
           f'the {ref} run.')

@@ -53,10 +53,14 @@ def timed(fn, device):
     return time.perf_counter() - start, out
 
 
-def time_interleaved(fns, repeats, device):
-    """Median seconds of each function; calls alternate between them."""
+def time_interleaved(fns, repeats, device, settle_s=0.0):
+    """Median seconds of each function; calls alternate between them,
+    ``settle_s`` apart. Engines whose worker threads keep spinning for a
+    while after a call (onnxruntime, OpenVINO) need a pause: on 2 cores
+    OpenVINO right after onnxruntime took twice as long as alone."""
     times = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
+            time.sleep(settle_s)
             times[i].append(timed(fn, device)[0])
     return [statistics.median(t) for t in times]
