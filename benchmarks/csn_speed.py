@@ -124,6 +124,9 @@ def parse_args():
         "predictions; run from where the config's data paths resolve")
     parser.add_argument('--only-mim-test', action='store_true',
                         help='with --mim-test: skip the backbone cases')
+    parser.add_argument('--cases', nargs='+', metavar='TEXT',
+                        help='only the cases whose name contains one of '
+                        "these, e.g. 'ir-CSN-152 inference'")
     parser.add_argument('--probe-memory', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -142,6 +145,10 @@ def main():
         allow_compiling()
     device = torch.device(args.device)
     cases = cases_for(args.quick, args.device, args.compile)
+    if args.cases:
+        cases = [c for c in cases if any(t in c.name for t in args.cases)]
+        if not cases:
+            raise SystemExit(f'--cases {args.cases}: no case matches')
     if args.probe_memory:
         case_index, impl_index = map(int, args.probe_memory.split(':'))
         case = cases[case_index]

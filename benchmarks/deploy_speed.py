@@ -8,9 +8,9 @@ other processes hits them alike. Rows (``benchmarks/speed/deploy_routes.py``):
 
 - MMAction2's ``ResNet3dCSN`` (``mmaction.models.backbones.resnet3d_csn``),
   eager: the reference;
-- the plugin's ``ResNet3dCSN`` after ``switch_to_deploy()``, compiled as
-  ``mim test csn_plugin`` runs it (fp32, and bf16 under autocast where the
-  CPU has native bf16) and eagerly (``--no-compile``);
+- the plugin's ``ResNet3dCSN`` after ``switch_to_deploy()`` as ``mim test
+  csn_plugin`` runs it (fp32, and bf16 under autocast where the CPU has
+  native bf16), and compiled as ``mim test csn_plugin --compile`` runs it;
 - the plugin's model exported to ONNX by ``csn_plugin.deploy``, on
   onnxruntime and on OpenVINO, fp32;
 - int8: OpenVINO with NNCF and onnxruntime's QDQ quantization (both as
@@ -151,8 +151,8 @@ def deploy_runs(config, files):
         runs.append(mim_test.MimRun(ROUTES['builtin'],
                                     overrides=mim_test.BUILTIN_BACKBONE))
     runs.append(mim_test.MimRun(ROUTES['deploy']))
-    runs.append(mim_test.MimRun(ROUTES['deploy_eager'],
-                                options=['--no-compile']))
+    runs.append(mim_test.MimRun(ROUTES['deploy_compiled'],
+                                options=['--compile']))
     if native_bf16():
         runs.append(mim_test.MimRun(
             ROUTES['deploy_bf16'],

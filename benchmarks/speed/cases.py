@@ -58,19 +58,18 @@ class Case:
 
 
 def inference_impls(device, compile):
-    """MMAction2's model (eager, compiled) and the plugin's inference paths:
-    the val path, the test path (deploy, compiled unless ``compile`` is
-    off), deploy without compiling, and bf16 where this CPU has it."""
+    """MMAction2's model (eager; compiled unless ``compile`` is off) and
+    the plugin's inference paths: the val path, the test path (deploy), the
+    test path with ``--compile`` (unless ``compile`` is off), and bf16 where
+    this CPU has it."""
     impls = [BUILTIN]
     if compile:
         impls.append(BUILTIN_COMPILED)
-    impls.append(Impl('eval'))
+    impls += [Impl('eval'), Impl('deploy', deploy=True)]
     if compile:
-        impls.append(Impl('deploy', deploy=True, compile=True))
-    impls.append(Impl('deploy, no compile', deploy=True))
+        impls.append(Impl('deploy + compile', deploy=True, compile=True))
     if device == 'cuda' or native_bf16():
-        impls.append(Impl('deploy, bf16', deploy=True, compile=compile,
-                          dtype='bf16'))
+        impls.append(Impl('deploy, bf16', deploy=True, dtype='bf16'))
     if device == 'cuda':
         impls += [Impl('deploy, contiguous', deploy=True,
                        memory_format='contiguous'),
@@ -97,7 +96,7 @@ def cases_for(quick, device, compile=True):
                  (1, 3, 8, 112, 112), MMACTION_CSN, infer),
             Case('ip-CSN-50 inference', 'infer', 50, 'ip',
                  (1, 3, 8, 112, 112), MMACTION_CSN,
-                 [BUILTIN, Impl('deploy, no compile', deploy=True)]),
+                 [BUILTIN, Impl('deploy', deploy=True)]),
             Case('ir-CSN-50 train step, BN frozen', 'train', 50, 'ir',
                  (2, 3, 8, 64, 64), MMACTION_CSN_BNFROZEN, train),
             Case('ir-CSN-50 train step, BN training', 'train', 50, 'ir',

@@ -32,9 +32,9 @@ CALIB_CLIPS = 8
 #: route key -> label
 ROUTES = {
     'builtin': 'MMAction2 built-in, eager',
-    'deploy': 'plugin deploy + compile, fp32 (mim test)',
-    'deploy_eager': 'plugin deploy, eager, fp32 (--no-compile)',
-    'deploy_bf16': 'plugin deploy + compile, bf16',
+    'deploy': 'plugin deploy, fp32 (mim test)',
+    'deploy_compiled': 'plugin deploy + compile, fp32 (--compile)',
+    'deploy_bf16': 'plugin deploy, bf16',
     'ort': 'onnxruntime, fp32',
     'ov': 'OpenVINO, fp32',
     'ov_int8': 'OpenVINO int8 (NNCF)',
@@ -190,7 +190,7 @@ def make_route(key, case, builtin, plugin, files):
     else:  # the plugin's PyTorch paths
         plugin = copy.deepcopy(plugin)
         plugin.backbone.switch_to_deploy()
-        if key != 'deploy_eager':
+        if key == 'deploy_compiled':
             plugin.backbone = CompiledInference(plugin.backbone)
         graph = RecognizerGraph(plugin)
     graph.eval()

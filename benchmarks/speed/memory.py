@@ -78,5 +78,6 @@ def in_subprocess(args, case_index, impl_index):
     cmd = [sys.executable, SCRIPT, '--device', args.device, '--threads',
            str(args.threads), '--probe-memory', f'{case_index}:{impl_index}'
            ] + (['--quick'] if args.quick else []) + (
-               [] if args.compile else ['--no-compile'])
+               [] if args.compile else ['--no-compile']) + (
+                   ['--cases', *args.cases] if args.cases else [])
     return peak_in_subprocess(cmd)

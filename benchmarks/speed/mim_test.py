@@ -44,7 +44,7 @@ def has_builtin_depth(config):
 
 def speed_runs(config, compile):
     """The runs of ``csn_speed.py --mim-test``: without ``compile`` the
-    compiled runs are left out and bf16 runs deployed without compiling.
+    compiled runs are left out.
     MMAction2's class has depths 50, 101 and 152 only; for other depths the
     plugin's run without deploy is the reference. bf16 runs only where this
     CPU has native bf16."""
@@ -52,17 +52,15 @@ def speed_runs(config, compile):
     runs = [
         MimRun('built-in', overrides=BUILTIN_BACKBONE),
         MimRun('plugin, --no-deploy', options=['--no-deploy']),
-        MimRun('plugin (deploy, --no-compile)', options=['--no-compile']),
+        MimRun('plugin (deploy)'),
     ]
     if compile:
         runs.insert(1, MimRun('built-in + torch.compile',
                               overrides=BUILTIN_BACKBONE,
                               hooks=[dict(type='TorchCompileBackboneHook')]))
-        runs += [MimRun('plugin (deploy)'),
-                 MimRun(MIM_TEST_BF16, overrides=bf16)]
-    else:
-        runs.append(MimRun('plugin (deploy, --no-compile), bf16',
-                           options=['--no-compile'], overrides=bf16))
+        runs.append(MimRun('plugin (deploy, --compile)',
+                           options=['--compile']))
+    runs.append(MimRun(MIM_TEST_BF16, overrides=bf16))
     if not has_builtin_depth(config):
         print(f"MMAction2's ResNet3dCSN has no depth "
               f'{Config.fromfile(config).model.backbone.depth}: no built-in '

@@ -113,8 +113,8 @@ def print_profile(case, builtin, plugin, files, runs=3):
     x = torch.randn(case.clip_shape)
     kinds = onnx_conv_kinds(osp.join(files, 'model.onnx'))
     # the deployed modules run eagerly here: the profiler sees their convs
-    rows = {ROUTES['deploy_eager']: profile_pytorch(
-        make_route('deploy_eager', case, builtin, plugin, files), x, runs)}
+    rows = {ROUTES['deploy']: profile_pytorch(
+        make_route('deploy', case, builtin, plugin, files), x, runs)}
     for key, name in (('ort', 'model.onnx'), ('ort_int8', 'int8.onnx')):
         rows[ROUTES[key]] = profile_onnxruntime(
             osp.join(files, name), x, kinds, runs)

@@ -13,9 +13,9 @@ NOTES = """\
   model, weights in channels_last_3d, through torch.compile (inductor,
   freezing). Plugin: eval = the val path (eval-mode BN folded at each call
   into oneDNN-fused conv + ReLU + residual kernels); deploy = the `mim test`
-  path: switch_to_deploy(), then CompiledInference (torch.compile, inductor,
-  freezing); deploy, no compile = the deployed FusedConv3d modules run
-  eagerly (`--no-compile`); bf16 = under bf16 autocast, as test_cfg.fp16 and
+  path: switch_to_deploy(), the FusedConv3d modules run eagerly; deploy +
+  compile = `mim test --compile`: the same through CompiledInference
+  (torch.compile, inductor, freezing); bf16 = under bf16 autocast, as test_cfg.fp16 and
   BF16OptimWrapper run it (only on CPUs with native bf16); fp32/bf16 train =
   channels_last_3d, frozen BN folded at each call.
 - Rel. diff: max|a - b| / max|MMAction2| of the output against MMAction2's,
@@ -49,7 +49,9 @@ TARGETS = [
 #: Environment variables that cap the instruction sets of the kernel
 #: libraries: with AVX2 in each, an AVX-512 machine runs as an AVX2-only one
 #: (ONEDNN_MAX_CPU_ISA: oneDNN's convolutions; ATEN_CPU_CAPABILITY: ATen's
-#: kernels and inductor's generated code; MKL_ENABLE_INSTRUCTIONS: MKL).
+#: kernels; MKL_ENABLE_INSTRUCTIONS: MKL). With ATEN_CPU_CAPABILITY=avx2 on
+#: an AVX-512 CPU, torch 2.13's inductor code computes wrong outputs
+#: (docs/performance.md): leave it unset for the compiled rows.
 ISA_LIMITS = ('ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY',
               'MKL_ENABLE_INSTRUCTIONS')
 

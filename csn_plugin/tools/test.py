@@ -91,10 +91,11 @@ def parse_args(argv=None):
         help='test the network as trained, without folding BN into the '
         'convs first (folding applies only to backbones that support it)')
     parser.add_argument(
-        '--no-compile', action='store_true',
-        help='deploy without torch.compile: the folded, fused modules run '
-        'eagerly (compiling takes about half a minute per model and input '
-        'shape on 2 CPU cores, once)')
+        '--compile', action='store_true',
+        help='also run the deployed backbone through torch.compile '
+        '(inductor, freezing; CPU). It compiles once per input shape, '
+        '10-30 s on 2 CPU cores; measured no faster than the default eager '
+        'deployed modules (docs/performance.md)')
     return parser.parse_args(argv)
 
 
@@ -128,7 +129,7 @@ def enable_visualization(cfg, args):
         wait_time=args.wait_time)
 
 
-def enable_deploy(cfg, compile=True):
+def enable_deploy(cfg, compile=False):
     """Fold BN into convs (and compile) before testing, when the backbone
     can."""
     from mmaction.registry import MODELS
@@ -185,7 +186,7 @@ def apply_test_args(cfg, args):
         use_backend(cfg, args.backend, args.checkpoint)
         return cfg
     if not args.no_deploy:
-        enable_deploy(cfg, compile=not args.no_compile)
+        enable_deploy(cfg, compile=args.compile)
     cfg.load_from = args.checkpoint
     return cfg
 

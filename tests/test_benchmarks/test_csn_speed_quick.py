@@ -37,10 +37,10 @@ def test_every_quick_case_has_its_rows(quick_run):
     expected = [
         ('ir-CSN-50 inference', 'MMAction2'),
         ('ir-CSN-50 inference', 'eval'),
-        ('ir-CSN-50 inference', 'deploy, no compile'),
+        ('ir-CSN-50 inference', 'deploy'),
     ] + [('ir-CSN-50 inference', 'deploy, bf16')] * bf16 + [
         ('ip-CSN-50 inference', 'MMAction2'),
-        ('ip-CSN-50 inference', 'deploy, no compile'),
+        ('ip-CSN-50 inference', 'deploy'),
         ('ir-CSN-50 train step, BN frozen', 'MMAction2'),
         ('ir-CSN-50 train step, BN frozen', 'fp32'),
     ] + [('ir-CSN-50 train step, BN frozen', 'bf16')] * bf16 + [

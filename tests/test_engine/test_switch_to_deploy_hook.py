@@ -61,6 +61,10 @@ def test_runs_after_weight_swapping_hooks():
     assert SwitchToDeployHook.priority == 'LOW'
 
 
+def test_compiling_is_opt_in():
+    assert SwitchToDeployHook().compile is False
+
+
 @pytest.fixture
 def logged(monkeypatch):
     """The messages the hook logs, with their levels."""

@@ -33,16 +33,16 @@ def test_mim_test_rows(tmp_path, mim_trained, tiny_options):
     # depth 26: MMAction2's class has no such depth, so no built-in row
     assert "MMAction2's ResNet3dCSN has no depth 26" in output
     rows = {r['run']: r for r in json.loads(out.read_text())['mim_test']}
-    bf16 = 'plugin (deploy, --no-compile), bf16'
+    bf16 = 'plugin (deploy), bf16'
     assert list(rows) == ['plugin, --no-deploy',
-                          'plugin (deploy, --no-compile)'] + (
+                          'plugin (deploy)'] + (
                               [bf16] if native_bf16() else [])
     for row in rows.values():
         assert row['videos'] == 12
         assert row['loop_s'] > 0 and row['whole_s'] > row['loop_s']
         assert 0 < row['first_batch_s'] < row['loop_s'] * row['videos']
     reference = rows['plugin, --no-deploy']
-    deploy = rows['plugin (deploy, --no-compile)']
+    deploy = rows['plugin (deploy)']
     assert reference['score_diff'] == 0 and reference['agree'] == 1
     # folding BN in place changes the sums' order, not the predictions
     assert 0 <= deploy['score_diff'] <= 1e-4
