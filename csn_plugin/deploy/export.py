@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
+
+from ..models.state_dict_file import read_state_dict
 
 __all__ = [
     'DEFAULT_OPSET', 'SUPPORTED_OPSETS', 'GlobalAvgPool', 'RecognizerGraph',
@@ -155,12 +156,7 @@ def load_checkpoint_strict(model, filename):
     """
     if not (osp.isfile(filename) or '://' in filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if not isinstance(state_dict, dict):
-        raise ValueError(f'{filename} holds no state dict')
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
+    state_dict = read_state_dict(filename)
     own = model.state_dict()
     # in the model's (and the file's) order: the first layer first
     missing = [k for k in own if k not in state_dict]

@@ -21,13 +21,13 @@ import warnings
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
 from ..acceleration import Deployable, run_part, set_memory_format
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
+from ..state_dict_file import read_state_dict
 from .arg_checks import check_index_range, check_per_stage
 
 
@@ -294,12 +294,7 @@ class FactorizedResNet3d(Deployable, BaseModule):
         """
         print_log(f'load pretrained backbone from {filename}',
                   logger='current')
-        checkpoint = _load_checkpoint(filename, map_location='cpu')
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        if not isinstance(state_dict, dict):
-            raise TypeError(f'{filename} holds no state dict')
-        state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                      for k, v in state_dict.items()}
+        state_dict = read_state_dict(filename)
         if any(k.startswith('backbone.') for k in state_dict):
             # the other keys (``cls_head.*``) stay, to be reported as unused
             state_dict = {
