@@ -206,7 +206,7 @@ def print_mim_table(config, exported, rows, args):
           f'included) to after the first batch; compiling happens there. '
           f'Test loop after it: per video, metrics included, median of '
           f'{args.mim_rounds} round(s), runs alternating. Peak RSS: of the '
-          f'largest process of the run.\n- int8: `csn_plugin.tools.quantize '
+          f'test process (VmHWM; DataLoader workers not included).\n- int8: `csn_plugin.tools.quantize '
           f'--calib-clips {args.calib_clips}`, on the training set.\n'
           '- Export check: ' + '; '.join(checks))
 

@@ -34,10 +34,11 @@ class TorchCompileBackboneHook(Hook):
 @HOOKS.register_module()
 class TestLoopTimerHook(Hook):
     """Print ``TEST_LOOP_SECONDS <seconds> <videos> <first batch seconds>
-    <first batch videos>`` after testing: from before any other hook's
-    ``before_test_epoch`` (BN folding included) to after every
+    <first batch videos> <peak RSS MiB>`` after testing: from before any
+    other hook's ``before_test_epoch`` (BN folding included) to after every
     ``after_test_epoch`` (metrics included); the first batch (where
-    compiling happens) also apart."""
+    compiling happens) also apart; the test process's own peak RSS
+    (``VmHWM``: since its exec, DataLoader workers not included)."""
 
     priority = 'HIGHEST'
 
@@ -56,4 +57,13 @@ class TestLoopTimerHook(Hook):
         videos = len(runner.test_dataloader.dataset)
         first_s, first_videos = self.first
         print(f'TEST_LOOP_SECONDS {seconds:.3f} {videos} {first_s:.3f} '
-              f'{first_videos}', flush=True)
+              f'{first_videos} {peak_rss_mib():.0f}', flush=True)
+
+
+def peak_rss_mib():
+    """This process's peak resident set size (``VmHWM``), MiB."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')

@@ -89,22 +89,22 @@ def write_config(path, config, run):
         ] + [f'{k} = {v!r}' for k, v in run.overrides.items()]) + '\n')
 
 
-def run_and_measure(cmd, env):
-    """Run ``cmd``: its output, wall seconds and the peak RSS (MiB) of its
-    largest process (``wait4``'s ``ru_maxrss`` covers the waited-for
-    children)."""
+def run_and_time(cmd, env):
+    """Run ``cmd``: its output and wall seconds. (Its peak memory comes
+    from the test process itself: ``wait4``'s ``ru_maxrss`` would report
+    this benchmark's own RSS, which a forked child keeps as its high-water
+    mark through ``exec``.)"""
     with tempfile.TemporaryFile('w+') as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
+                              env=env)
         seconds = time.perf_counter() - start
         out.seek(0)
         text = out.read()
-    if os.waitstatus_to_exitcode(status):
+    if done.returncode:
         sys.stderr.write(text[-4000:])
         raise RuntimeError(f'failed: {" ".join(map(str, cmd))}')
-    return text, seconds, usage.ru_maxrss / 1024
+    return text, seconds
 
 
 def run_all(config, checkpoint, runs, work_dir, rounds=1):
@@ -128,15 +128,16 @@ def run_all(config, checkpoint, runs, work_dir, rounds=1):
             cfg_file = osp.join(work_dir, f'run{index}.py')
             dump = osp.join(work_dir, f'run{index}_{round_}.pkl')
             write_config(cfg_file, config, run)
-            text, whole, mib = run_and_measure([
+            text, whole = run_and_time([
                 mim, 'test', 'csn_plugin', cfg_file, '-C', run.checkpoint
                 or checkpoint, '--dump', dump, '--work-dir',
                 osp.join(work_dir, f'run{index}')
             ] + run.options, env)
             loop = [line.split() for line in text.splitlines()
                     if line.startswith('TEST_LOOP_SECONDS ')][-1]
-            seconds, videos, first_s, first_videos = (
-                float(loop[1]), int(loop[2]), float(loop[3]), int(loop[4]))
+            seconds, videos, first_s, first_videos, mib = (
+                float(loop[1]), int(loop[2]), float(loop[3]), int(loop[4]),
+                float(loop[5]))
             scores, labels = read_dump(dump)
             results[run.name].append(dict(
                 videos=videos, whole_s=whole / videos,
@@ -207,7 +208,8 @@ def print_mim_test(rows, config):
           'the first test hook (BN folding included) to after the first '
           'batch; compiling happens there. After it: the rest of the test '
           'loop (metrics included) per video; the speed-up compares it. '
-          'Peak RSS: of the largest process of the run.\n'
+          'Peak RSS: of the test process (VmHWM; DataLoader workers not '
+          'included).\n'
           '- Class-score rel. diff: max|a - b| / max|a| over every video\'s '
           'class scores\n  (as the config averages its clips), against '
           f'the {ref} run.')
