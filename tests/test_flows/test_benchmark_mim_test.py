@@ -41,8 +41,7 @@ def test_mim_test_rows(tmp_path, mim_trained, tiny_options):
         assert row['videos'] == 12
         assert row['loop_s'] > 0 and row['whole_s'] > row['loop_s']
         assert 0 < row['first_batch_s'] < row['loop_s'] * row['videos']
-        # the test process's own peak (a tiny model: far below 4 GiB), not
-        # the benchmark's RSS inherited through fork
+        # the test process's own peak RSS in MiB (a tiny model)
         assert 100 < row['mib'] < 4096
     reference = rows['plugin, --no-deploy']
     deploy = rows['plugin (deploy)']
