@@ -48,10 +48,22 @@ def _threads():
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
 
 
+def _disabled_without(path):
+    return ','.join(sorted((_DISABLED | {'compile'}) - {path}))
+
+
 @pytest.fixture
 def compile_enabled(monkeypatch):
     """Undo the suite-wide ``CSN_PLUGIN_DISABLE=compile`` for one test."""
-    monkeypatch.setenv('CSN_PLUGIN_DISABLE', ','.join(sorted(_DISABLED)))
+    monkeypatch.setenv('CSN_PLUGIN_DISABLE', _disabled_without('compile'))
+
+
+@pytest.fixture
+def fused_enabled(monkeypatch):
+    """For the tests of the fused path itself: undo a caller's
+    ``CSN_PLUGIN_DISABLE=fused`` (the run that covers every other test on
+    the module-by-module path)."""
+    monkeypatch.setenv('CSN_PLUGIN_DISABLE', _disabled_without('fused'))
 
 
 class _Messages(logging.Handler):

@@ -132,7 +132,8 @@ def test_global_hooks_fire_and_see_every_module(pair, clip):
     assert all(calls.get(id(m)) == 1 for m in convs_and_bns)
 
 
-def test_fused_path_runs_only_without_hooks(pair, clip, monkeypatch):
+def test_fused_path_runs_only_without_hooks(pair, clip, monkeypatch,
+                                            fused_enabled):
     """The speed-up stays on when nothing observes it, per part: a hook in
     layer4 sends only layer4 down the module-by-module path."""
     _, plugin = pair

@@ -11,6 +11,9 @@ from csn_plugin.models import ResNet3dCSN, SEVNet
 from csn_plugin.models.acceleration import (disabled, fused_eval,
                                             fused_kernels, native_bf16)
 
+# the fused path's own tests: on even where the caller switched it off
+pytestmark = pytest.mark.usefixtures('fused_enabled')
+
 SMALL = dict(depth=26, base_channels=8, with_pool2=False)
 CLIP = (2, 3, 8, 32, 32)
 
