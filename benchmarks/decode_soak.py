@@ -6,7 +6,7 @@ decord has known memory leaks (dmlc/decord#208, #197). This script decodes
 (``CheckedVideoDataset``: ``CheckedDecordInit``, 8x2 ``SampleFrames``,
 ``CheckedDecordDecode``, resize, random crop) with ``--workers`` DataLoader
 workers (default 2), from a generated motion dataset (made in a temporary
-folder) and the videos of ``../shared/data``, drawn at random (half of the
+folder) and the real videos of ``tests/data``, drawn at random (half of the
 clips from the shared videos, ``--shared-fraction``). Every
 ``--report-every`` clips (default 500) it prints the RSS of the main process
 and of each worker, and how many workers were started (recycled ones
@@ -41,7 +41,7 @@ from mmengine.registry import init_default_scope
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
-SHARED_DATA = osp.join(REPO, '..', 'shared', 'data')
+SHARED_DATA = osp.join(REPO, 'tests', 'data')
 PIPELINE_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
                            'motion_8x112_video.py')
 MIB = 2**20

@@ -12,7 +12,7 @@ same videos and the same weights, with the same clips:
   add one clip at the end, clamped to the last frame, left out of the
   comparison).
 
-Videos: ``../shared/data/test.mp4`` and ``test.avi`` and generated videos of
+Videos: ``tests/data/test.mp4`` and ``test.avi`` and generated videos of
 ``--frames`` frames (320x240, 30 fps), each length a run of its own, so peak
 memory can be told apart by length. The weights are the config's network
 with random weights (seed 0), saved as a checkpoint. Multi-crop test views
@@ -43,7 +43,7 @@ import torch
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
-SHARED = osp.join(osp.dirname(REPO), 'shared', 'data')
+SHARED = osp.join(REPO, 'tests', 'data')
 DEFAULT_CONFIG = osp.join(REPO, 'configs',
                           'ircsn_ig65m_r50_bnfrozen_32x2x1_kinetics400.py')
 BIN = osp.dirname(sys.executable)
@@ -233,7 +233,7 @@ def main():
                 os.symlink(osp.abspath(path), osp.join(work, name))
                 shared.append(name)
         if shared:
-            run_case('../shared/data test.mp4 + test.avi', 'shared', shared,
+            run_case('tests/data test.mp4 + test.avi', 'shared', shared,
                      work, cfg, args, work, env)
         for frames in args.frames:
             name = f'long_{frames}.mp4'

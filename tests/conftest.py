@@ -19,7 +19,7 @@ _DISABLED = {p for p in os.environ.get('CSN_PLUGIN_DISABLE', '').split(',')
 os.environ['CSN_PLUGIN_DISABLE'] = ','.join(sorted(_DISABLED | {'compile'}))
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
+TEST_DATA = osp.join(REPO, 'tests', 'data')
 BIN = osp.dirname(sys.executable)
 
 
@@ -29,11 +29,10 @@ def repo_root():
 
 
 @pytest.fixture(scope='session')
-def shared_data():
-    """``../shared/data`` beside the repository (real videos, label map)."""
-    if not osp.isdir(SHARED_DATA):
-        pytest.fail(f'shared test data not found at {SHARED_DATA}')
-    return SHARED_DATA
+def test_data():
+    """``tests/data``: real videos and the Kinetics-400 label map, carried
+    by the repository (tests/data/README.md names their source)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope='session')

@@ -16,12 +16,12 @@ def _soak_module():
     return module
 
 
-def test_tiny_soak_with_recycled_workers(capsys, shared_data):
+def test_tiny_soak_with_recycled_workers(capsys, test_data):
     soak = _soak_module()
     rc = soak.main([
         '--clips', '30', '--report-every', '10', '--workers', '2',
         '--tasks-per-worker', '5', '--generated-per-class', '1',
-        '--shared-data', shared_data, '--shared-fraction', '0.2',
+        '--shared-data', test_data, '--shared-fraction', '0.2',
         '--tolerance', '1.0'
     ])
     out = capsys.readouterr().out

@@ -1,5 +1,5 @@
-"""Bad videos made from the shared good ones, a short real video, and the
-mmaction scope."""
+"""Bad videos made from the real good ones in tests/data, a short real
+video, and the mmaction scope."""
 import os.path as osp
 
 import numpy as np
@@ -17,7 +17,7 @@ def _mmaction_scope():
 
 
 @pytest.fixture(scope='session')
-def bad_videos(shared_data, tmp_path_factory):
+def bad_videos(test_data, tmp_path_factory):
     """Paths of unreadable videos, by kind:
 
     - ``random``: 5000 random bytes named .mp4;
@@ -29,9 +29,9 @@ def bad_videos(shared_data, tmp_path_factory):
       middle: it opens with 300 frames, but frames ~75-150 fail to decode.
     """
     root = tmp_path_factory.mktemp('bad_videos')
-    with open(osp.join(shared_data, 'test.mp4'), 'rb') as f:
+    with open(osp.join(test_data, 'test.mp4'), 'rb') as f:
         mp4 = f.read()
-    with open(osp.join(shared_data, 'test.avi'), 'rb') as f:
+    with open(osp.join(test_data, 'test.avi'), 'rb') as f:
         avi = f.read()
     size = len(mp4)
     contents = {

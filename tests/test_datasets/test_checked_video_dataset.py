@@ -33,25 +33,25 @@ def _build(ann_file, prefix, **kwargs):
              data_prefix=dict(video=prefix), pipeline=PIPELINE, **kwargs))
 
 
-def test_reads_a_good_list(tmp_path, shared_data):
+def test_reads_a_good_list(tmp_path, test_data):
     ann = _write_list(tmp_path, ['test.mp4 0', '', 'test.avi 2'])
-    dataset = _build(ann, shared_data)
+    dataset = _build(ann, test_data)
     assert isinstance(dataset, CheckedVideoDataset)
     assert len(dataset) == 2
     assert [dataset.get_data_info(i)['label'] for i in range(2)] == [0, 2]
     assert dataset.get_data_info(1)['filename'] == osp.join(
-        shared_data, 'test.avi')
+        test_data, 'test.avi')
     sample = dataset[0]
     assert len(sample['imgs']) == 2
     assert dataset.num_skipped == 0
 
 
-def test_multi_class_and_unlabelled_test_lists(tmp_path, shared_data):
+def test_multi_class_and_unlabelled_test_lists(tmp_path, test_data):
     ann = _write_list(tmp_path, ['test.mp4 0 3', 'test.avi 1'])
-    dataset = _build(ann, shared_data, multi_class=True, num_classes=4)
+    dataset = _build(ann, test_data, multi_class=True, num_classes=4)
     assert dataset.get_data_info(0)['label'].tolist() == [1, 0, 0, 1]
     ann = _write_list(tmp_path, ['test.mp4', 'test.avi'], 'unlabelled.txt')
-    dataset = _build(ann, shared_data, test_mode=True)
+    dataset = _build(ann, test_data, test_mode=True)
     assert [dataset.get_data_info(i)['label'] for i in range(2)] == [-1, -1]
 
 
@@ -72,40 +72,40 @@ def test_multi_class_and_unlabelled_test_lists(tmp_path, shared_data):
     ('\ufefftest.avi 1', {}, 'contains a byte-order mark (U+FEFF) at '
      'column 1'),
 ])
-def test_malformed_line_names_file_and_line(tmp_path, shared_data, line,
+def test_malformed_line_names_file_and_line(tmp_path, test_data, line,
                                             kwargs, problem):
     ann = _write_list(tmp_path, ['test.mp4 0', line, 'test.mp4 1'])
     with pytest.raises(ValueError) as info:
-        _build(ann, shared_data, **kwargs)
+        _build(ann, test_data, **kwargs)
     message = str(info.value)
     assert message.startswith(f'{ann}:2: {line!r} -> ')
     assert problem in message
 
 
-def test_labels_are_checked_against_the_model(tmp_path, shared_data):
+def test_labels_are_checked_against_the_model(tmp_path, test_data):
     """Inside a Runner's loop building (see test_model_classes.py for the
     Runner itself), labels must be below the model head's class count."""
     ann = _write_list(tmp_path, ['test.mp4 3', 'test.avi 7'])
     with model_classes(4):
         with pytest.raises(ValueError) as info:
-            _build(ann, shared_data)
+            _build(ann, test_data)
         assert str(info.value) == (
             f"{ann}:2: 'test.avi 7' -> label 7 is outside [0, 4) "
             '(model.cls_head.num_classes=4)')
         with pytest.raises(ValueError, match=r"'test.avi 7' -> label 7 is "
                            r'outside \[0, 4\) \(num_classes=8, '
                            r'model.cls_head.num_classes=4\)'):
-            _build(ann, shared_data, num_classes=8)
+            _build(ann, test_data, num_classes=8)
         with pytest.raises(ValueError, match='but the model has 4 classes'):
-            _build(ann, shared_data, multi_class=True, num_classes=8)
-    assert len(_build(ann, shared_data)) == 2  # no model, no limit
+            _build(ann, test_data, multi_class=True, num_classes=8)
+    assert len(_build(ann, test_data)) == 2  # no model, no limit
 
 
-def test_encoding_errors_name_line_and_byte(tmp_path, shared_data):
+def test_encoding_errors_name_line_and_byte(tmp_path, test_data):
     videos = tmp_path / 'videos'
     videos.mkdir()
     for name in ('test.mp4', 'caf\u00e9.mp4'):
-        os.symlink(osp.join(shared_data, 'test.mp4'), videos / name)
+        os.symlink(osp.join(test_data, 'test.mp4'), videos / name)
     ann = tmp_path / 'latin1.txt'
     ann.write_bytes('test.mp4 0\ncaf\u00e9.mp4 1\n'.encode('latin-1'))
     with pytest.raises(ValueError) as info:
@@ -123,39 +123,39 @@ def test_encoding_errors_name_line_and_byte(tmp_path, shared_data):
 
 
 def test_bom_windows_line_ends_and_outer_whitespace_are_accepted(
-        tmp_path, shared_data, warnings_logged):
+        tmp_path, test_data, warnings_logged):
     ann = tmp_path / 'windows.txt'
     ann.write_bytes(b'\xef\xbb\xbftest.mp4 0\r\n  test.avi 1 \t\r\n')
-    dataset = _build(str(ann), shared_data)
+    dataset = _build(str(ann), test_data)
     assert [dataset.get_data_info(i)['label'] for i in range(2)] == [0, 1]
     assert dataset.get_data_info(0)['filename'] == osp.join(
-        shared_data, 'test.mp4')
+        test_data, 'test.mp4')
     assert f'{ann}:1: starts with a UTF-8 byte-order mark (BOM); ignored ' \
         'it.' in warnings_logged
 
 
-def test_other_delimiters(tmp_path, shared_data):
+def test_other_delimiters(tmp_path, test_data):
     ann = _write_list(tmp_path, ['test.mp4\t0', 'test.avi\t1'])
-    assert len(_build(ann, shared_data, delimiter='\t')) == 2
+    assert len(_build(ann, test_data, delimiter='\t')) == 2
     ann = _write_list(tmp_path, ['test.mp4,0', 'test.avi,1,'], 'comma.txt')
     with pytest.raises(ValueError, match=f"^{ann}:2: 'test.avi,1,' -> 3 "
                        "fields separated by ','"):
-        _build(ann, shared_data, delimiter=',')
+        _build(ann, test_data, delimiter=',')
 
 
 def test_duplicates_are_refused_or_kept_with_a_warning(
-        tmp_path, shared_data, warnings_logged):
+        tmp_path, test_data, warnings_logged):
     ann = _write_list(tmp_path, ['test.mp4 0', 'test.avi 1', './test.mp4 0',
                                  'test.avi 1'])
     with pytest.raises(ValueError) as info:
-        _build(ann, shared_data)
+        _build(ann, test_data)
     message = str(info.value)
     assert message.startswith(
         f'2 line(s) of {ann} repeat a video listed before, which would '
         'count it more than once:\n')
     assert f"  {ann}:3: './test.mp4 0' repeats line 1\n" in message
     assert f"  {ann}:4: 'test.avi 1' repeats line 2\n" in message
-    dataset = _build(ann, shared_data, allow_duplicates=True)
+    dataset = _build(ann, test_data, allow_duplicates=True)
     assert len(dataset) == 4
     assert warnings_logged[-1].startswith(
         f'{ann}: 2 of 4 lines repeat a video listed before; kept '
@@ -163,48 +163,48 @@ def test_duplicates_are_refused_or_kept_with_a_warning(
     # Two labels for one video: refused either way.
     ann = _write_list(tmp_path, ['test.mp4 0', 'test.mp4 1'], 'two.txt')
     with pytest.raises(ValueError) as info:
-        _build(ann, shared_data, allow_duplicates=True)
+        _build(ann, test_data, allow_duplicates=True)
     assert str(info.value) == (
-        f"{ann}:2: 'test.mp4 1' -> {osp.join(shared_data, 'test.mp4')} has "
+        f"{ann}:2: 'test.mp4 1' -> {osp.join(test_data, 'test.mp4')} has "
         'label 1 here and 0 on line 1')
 
 
-def test_missing_videos_name_path_and_line(tmp_path, shared_data):
+def test_missing_videos_name_path_and_line(tmp_path, test_data):
     ann = _write_list(tmp_path,
                       ['test.mp4 0', 'gone/a.mp4 1', 'test.avi 1', 'b.mp4 0'])
     with pytest.raises(FileNotFoundError) as info:
-        _build(ann, shared_data)
+        _build(ann, test_data)
     message = str(info.value)
     assert message.startswith(f'2 of 4 videos listed in {ann} do not exist')
-    missing = osp.join(shared_data, 'gone', 'a.mp4')
+    missing = osp.join(test_data, 'gone', 'a.mp4')
     assert f"{ann}:2: 'gone/a.mp4 1' -> {missing}" in message
-    assert f"{ann}:4: 'b.mp4 0' -> {osp.join(shared_data, 'b.mp4')}" in message
+    assert f"{ann}:4: 'b.mp4 0' -> {osp.join(test_data, 'b.mp4')}" in message
     # Not checked when asked not to: the error comes when loading it.
-    dataset = _build(ann, shared_data, check_files=False)
+    dataset = _build(ann, test_data, check_files=False)
     assert len(dataset) == 4
     with pytest.raises(FileNotFoundError, match=missing):
         dataset[1]
 
 
-def test_missing_or_empty_list(tmp_path, shared_data):
+def test_missing_or_empty_list(tmp_path, test_data):
     with pytest.raises(FileNotFoundError, match='list file not found'):
-        _build(str(tmp_path / 'none.txt'), shared_data)
+        _build(str(tmp_path / 'none.txt'), test_data)
     ann = _write_list(tmp_path, ['', '  '])
     with pytest.raises(ValueError, match=f'{ann} lists no videos'):
-        _build(ann, shared_data)
+        _build(ann, test_data)
 
 
-def test_bad_options(tmp_path, shared_data):
+def test_bad_options(tmp_path, test_data):
     ann = _write_list(tmp_path, ['test.mp4 0'])
     with pytest.raises(ValueError, match="on_corrupt must be one of"):
-        _build(ann, shared_data, on_corrupt='ignore')
+        _build(ann, test_data, on_corrupt='ignore')
     with pytest.raises(ValueError, match='for training only'):
-        _build(ann, shared_data, on_corrupt='skip', test_mode=True)
+        _build(ann, test_data, on_corrupt='skip', test_mode=True)
     with pytest.raises(ValueError, match='multi_class=True needs num_classes'):
-        _build(ann, shared_data, multi_class=True)
+        _build(ann, test_data, multi_class=True)
     with pytest.raises(ValueError, match=r'max_skip_ratio must be a number '
                        r'in \[0, 1\], got 1.5'):
-        _build(ann, shared_data, on_corrupt='skip', max_skip_ratio=1.5)
+        _build(ann, test_data, on_corrupt='skip', max_skip_ratio=1.5)
 
 
 @pytest.mark.parametrize('kind', ['random', 'truncated_avi', 'damaged_mp4'])
@@ -228,11 +228,11 @@ def warnings_logged(capture_warnings):
     return capture_warnings()
 
 
-def test_skip_replaces_and_reports_corrupt_video(tmp_path, shared_data,
+def test_skip_replaces_and_reports_corrupt_video(tmp_path, test_data,
                                                  bad_videos, warnings_logged):
     bad = bad_videos['random']
     ann = _write_list(tmp_path, [f'{bad} 1',
-                                 f'{osp.join(shared_data, "test.mp4")} 0'])
+                                 f'{osp.join(test_data, "test.mp4")} 0'])
     dataset = _build(ann, '', on_corrupt='skip', max_skip_ratio=0.5)
     sample = dataset[0]
     assert sample['filename'].endswith('test.mp4')
@@ -317,9 +317,9 @@ def test_skip_limit_holds_across_workers(tmp_path, bad_videos):
 
 # mmengine's env_cfg.mp_cfg.mp_start_method picks how workers start.
 @pytest.mark.parametrize('start_method', ['fork', 'spawn'])
-def test_skips_are_counted_across_workers(tmp_path, shared_data, bad_videos,
+def test_skips_are_counted_across_workers(tmp_path, test_data, bad_videos,
                                           start_method):
-    good = osp.join(shared_data, 'test.avi')
+    good = osp.join(test_data, 'test.avi')
     bad = [bad_videos['random'], bad_videos['truncated_mp4']]
     ann = _write_list(tmp_path, [f'{good} 0', f'{bad[0]} 1', f'{good} 0',
                                  f'{bad[1]} 1'])

@@ -25,9 +25,9 @@ def _load(path, frame_inds, init='CheckedDecordInit',
     ('test.mp4', 300, (256, 340)),
     ('test.avi', 164, (240, 320)),
 ])
-def test_good_videos_load_as_with_decord_init(shared_data, name, frames,
+def test_good_videos_load_as_with_decord_init(test_data, name, frames,
                                               shape):
-    path = osp.join(shared_data, name)
+    path = osp.join(test_data, name)
     # Not the last frame: decord 0.6.0 returns test.avi's last frame only
     # now and then (about 1 time in 10 it repeats an earlier one), with
     # either transform.

@@ -15,7 +15,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MOTION_CONFIG = osp.join(REPO, 'configs', 'ircsn_r26_8x112_motion.py')
 
 
-def _runner(tmp_path, shared_data, lists):
+def _runner(tmp_path, test_data, lists):
     """The quickstart config (4 classes) at an eighth of its width, on the
     given list file of each split."""
     cfg = Config.fromfile(MOTION_CONFIG)
@@ -28,14 +28,14 @@ def _runner(tmp_path, shared_data, lists):
         loader = cfg[f'{split}_dataloader']
         loader.update(num_workers=0, persistent_workers=False)
         loader.dataset.update(ann_file=str(ann),
-                              data_prefix=dict(video=shared_data))
+                              data_prefix=dict(video=test_data))
     return Runner.from_cfg(cfg)
 
 
-def test_runner_checks_labels_against_the_head(tmp_path, shared_data):
+def test_runner_checks_labels_against_the_head(tmp_path, test_data):
     good = ['test.mp4 0', 'test.avi 3']
     bad = ['test.mp4 1', 'test.avi 4']
-    runner = _runner(tmp_path, shared_data,
+    runner = _runner(tmp_path, test_data,
                      dict(train=good, val=bad, test=bad))
     assert runner.cfg.val_dataloader.dataset.get('num_classes') is None
     message = (f"{tmp_path / 'val.txt'}:2: 'test.avi 4' -> label 4 is "

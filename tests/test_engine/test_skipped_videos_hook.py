@@ -40,13 +40,13 @@ def runner_for():
     logger.removeHandler(handler)
 
 
-def _dataset(tmp_path, shared_data, on_corrupt):
+def _dataset(tmp_path, test_data, on_corrupt):
     init_default_scope('mmaction')
     bad = tmp_path / 'bad.mp4'
     bad.write_bytes(
         np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes())
     ann = tmp_path / 'list.txt'
-    ann.write_text(f'{bad} 1\n{osp.join(shared_data, "test.avi")} 0\n')
+    ann.write_text(f'{bad} 1\n{osp.join(test_data, "test.avi")} 0\n')
     return DATASETS.build(
         dict(type='CheckedVideoDataset', ann_file=str(ann),
              data_prefix=dict(video=''), on_corrupt=on_corrupt,
@@ -58,8 +58,8 @@ def _dataset(tmp_path, shared_data, on_corrupt):
     lambda d: RepeatDataset(d, times=2),
     lambda d: ConcatDataset([d, d]),  # counted once
 ])
-def test_reports_skips_per_epoch(tmp_path, shared_data, runner_for, wrap):
-    dataset = _dataset(tmp_path, shared_data, 'skip')
+def test_reports_skips_per_epoch(tmp_path, test_data, runner_for, wrap):
+    dataset = _dataset(tmp_path, test_data, 'skip')
     runner, records = runner_for(wrap(dataset))
     hook = HOOKS.build(dict(type='SkippedVideosHook'))
     assert isinstance(hook, SkippedVideosHook)
@@ -83,9 +83,9 @@ def test_reports_skips_per_epoch(tmp_path, shared_data, runner_for, wrap):
         f'videos in this epoch, {skipped} in all so far.')
 
 
-def test_warns_when_there_is_nothing_to_watch(tmp_path, shared_data,
+def test_warns_when_there_is_nothing_to_watch(tmp_path, test_data,
                                               runner_for):
-    runner, records = runner_for(_dataset(tmp_path, shared_data, 'raise'))
+    runner, records = runner_for(_dataset(tmp_path, test_data, 'raise'))
     hook = SkippedVideosHook()
     hook.before_train(runner)
     assert len(records) == 1

@@ -41,7 +41,7 @@ def rewrite(src, dst, codec):
 
 
 @pytest.fixture(scope='module')
-def video_dir(tmp_path_factory, tiny_data, shared_data):
+def video_dir(tmp_path_factory, tiny_data, test_data):
     """mp4 (in a sub-folder), webm, mov and avi videos, a truncated mp4, a
     text file posing as a video and a file that is not a video."""
     folder = tmp_path_factory.mktemp('demo_videos')
@@ -49,7 +49,7 @@ def video_dir(tmp_path_factory, tiny_data, shared_data):
     shutil.copy(first_test_video(tiny_data, 0), folder / 'sub' / 'a.mp4')
     rewrite(first_test_video(tiny_data, 1), str(folder / 'b.webm'), 'libvpx')
     rewrite(first_test_video(tiny_data, 2), str(folder / 'c.mov'), 'mpeg4')
-    os.symlink(osp.join(shared_data, 'test.avi'), folder / 'd.avi')
+    os.symlink(osp.join(test_data, 'test.avi'), folder / 'd.avi')
     with open(first_test_video(tiny_data, 3), 'rb') as f:
         (folder / 'truncated.mp4').write_bytes(f.read(2000))
     (folder / 'text.mp4').write_text('not a video\n')
@@ -92,9 +92,9 @@ def test_folder_with_unreadable_videos(video_dir, tiny_data, trained_config,
                 f'{float(row["score_1"]):.3f}') in out
 
 
-def test_single_video_labelled_copy(shared_data, trained_config, checkpoint,
+def test_single_video_labelled_copy(test_data, trained_config, checkpoint,
                                     tmp_path, capsys):
-    video = osp.join(shared_data, 'test.mp4')
+    video = osp.join(test_data, 'test.mp4')
     labelled = tmp_path / 'labelled.mp4'
     summary = tmp_path / 'summary.json'
     demo.main([

@@ -38,13 +38,13 @@ def model(trained_config, checkpoint):
 
 
 @pytest.fixture(scope='module')
-def video_list(tmp_path_factory, shared_data, tiny_data):
+def video_list(tmp_path_factory, test_data, tiny_data):
     """Four tiny test videos, test.avi of ../shared/data, a corrupt and a
     missing video."""
     root = tmp_path_factory.mktemp('features') / 'root'
     (root / 'shared').mkdir(parents=True)
     os.symlink(osp.join(tiny_data, 'videos_test'), root / 'tiny')
-    os.symlink(osp.join(shared_data, 'test.avi'), root / 'shared' / 'test.avi')
+    os.symlink(osp.join(test_data, 'test.avi'), root / 'shared' / 'test.avi')
     (root / 'corrupt.mp4').write_bytes(b'\x00' * 500)
     with open(osp.join(tiny_data, 'test_list_videos.txt')) as f:
         # one video a class

@@ -21,7 +21,7 @@ from csn_plugin.tools.video_inference import load_recognizer
 MMACTION_TOOLS = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools')
 
 
-def test_clip_feature_extraction_video_root(tmp_path, shared_data,
+def test_clip_feature_extraction_video_root(tmp_path, test_data,
                                             trained_config, checkpoint):
     """The config's data_prefix is the tiny dataset's folder; --video-root
     points at ../shared/data. Its long-video mode takes the clips that
@@ -32,7 +32,7 @@ def test_clip_feature_extraction_video_root(tmp_path, shared_data,
     run([
         MIM, 'run', 'mmaction', 'clip_feature_extraction', trained_config,
         checkpoint, out, '--video-list', video_list, '--video-root',
-        shared_data, '--long-video-mode', '--clip-interval', '16',
+        test_data, '--long-video-mode', '--clip-interval', '16',
         '--frame-interval', '2'
     ])
     extractor = ClipFeatureExtractor(
@@ -45,7 +45,7 @@ def test_clip_feature_extraction_video_root(tmp_path, shared_data,
         with open(out / f'{name}.pkl', 'rb') as f:
             theirs = pickle.load(f).numpy()
         assert theirs.shape == (len(range(8, total, 16)), 256)
-        ours = extractor(osp.join(shared_data, name))
+        ours = extractor(osp.join(test_data, name))
         assert ours.shape == (ours_clips, 256)
         np.testing.assert_allclose(ours, theirs[:ours_clips], atol=1e-5)
 
