@@ -98,7 +98,8 @@ def defaults(spec):
         return HUB_SETTINGS, "the hub's csn_r101"
     return {}, (f"{spec.name} with stem width {spec.base_channels} and "
                 f"{spec.num_classes} classes is not the hub's csn_r101 "
-                f"(ir-CSN-101, 64, 400), whose create_csn arguments are known")
+                f"(ir-CSN-101, stem width 64, 400 classes), whose create_csn "
+                f"arguments are known")
 
 
 #: create_csn's arguments and defaults (pytorchvideo 0.1.5), classes by name

@@ -73,7 +73,9 @@ def clips(clip_len, crop):
     return torch.rand(2, 3, clip_len, crop, crop, generator=gen)
 
 
-def check_converted(source, cfg_path, dst, clip):
+def check_converted(source, cfg_path, dst, clip, deploy=False):
+    """The converted model's scores are create_csn's, within 1e-4 relative
+    (also with BN folded into the convs, as mim test runs, if ``deploy``)."""
     with torch.no_grad():
         expected = source(clip)
     # create_csn's softmax: rows of probabilities, far from one-hot
@@ -81,8 +83,9 @@ def check_converted(source, cfg_path, dst, clip):
     assert expected.max() < 0.5
     model = build_converted(cfg_path, dst)
     assert max_relative_error(logits(model, clip), expected) < 1e-4
-    model.backbone.switch_to_deploy()
-    assert max_relative_error(logits(model, clip), expected) < 1e-4
+    if deploy:
+        model.backbone.switch_to_deploy()
+        assert max_relative_error(logits(model, clip), expected) < 1e-4
     return model, expected
 
 
@@ -134,14 +137,15 @@ def test_grid_with_flags(grid_sources, tmp_path, capsys):
     assert 'head activation: softmax (given: --head-activation)' in out
     assert ('checked: the head window (2, 3, 3) fits the (2, 4, 4) '
             'features of a 8x56x56 clip (--clip-size)' in out)
-    check_converted(source, cfg_path, dst, clips(8, 56))
+    check_converted(source, cfg_path, dst, clips(8, 56), deploy=True)
 
 
 def test_missing_flags_are_named(grid_sources, tmp_path, capsys):
     _, path = grid_sources[8, 56]
     with pytest.raises(ConversionError, match=(
             r"csn_8x56.pyth: ir-CSN-50 with stem width 8 and 400 classes is "
-            r"not the hub's csn_r101 .*, so the weights do not say stem "
+            r"not the hub's csn_r101 \(ir-CSN-101, stem width 64, 400 classes\), "
+            r"whose create_csn arguments are known, so the weights do not say stem "
             r"max-pool, head pooling, temporal strides, head activation: pass "
             r"--stem-pool / --no-stem-pool, --head-pool, --temporal-strides, "
             r"--head-activation \(or --create-csn-args")):
