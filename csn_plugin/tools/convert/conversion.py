@@ -308,11 +308,22 @@ def resolve_settings(fmt, path, spec, given, create_csn_args=None):
             path, spec, create_csn_args)
         for name, value in explicit.items():
             values[name], origins[name] = value, 'given: --create-csn-args'
+        unsure = [name for name in getattr(fmt, 'VERSION_DEPENDENT', {})
+                  if name in defaults and name not in given]
+        if unsure:
+            raise ConversionError(
+                f'--create-csn-args does not name ' + ', '.join(
+                    fmt.VERSION_DEPENDENT[name] for name in unsure) +
+                ", whose create_csn default differs between pytorchvideo "
+                'versions, and the weights do not say: name it or pass ' +
+                ', '.join(SETTINGS[name][1] for name in unsure))
         for name, value in defaults.items():
             values[name] = value
             origins[name] = f"assumed: create_csn's default ({fmt.SOURCE})"
     for name, value in given.items():
-        if name in values and values[name] != value:
+        # a flag overrides create_csn's defaults, not its named arguments
+        if (origins.get(name, '').startswith('given')
+                and values[name] != value):
             label, flag = SETTINGS[name]
             raise ConversionError(
                 f'{label}: {flag} says {_show(name, value)}, '

@@ -115,6 +115,14 @@ CREATE_CSN_DEFAULTS = dict(
     head_pool='AvgPool3d', head_pool_kernel_size=(1, 7, 7),
     head_output_size=(1, 1, 1), head_activation=None,
     head_output_with_global_average=True)
+#: settings whose create_csn default differs between pytorchvideo sources
+#: (an early create_csn had stage_temporal_stride=(1, 2, 2, 1) and
+#: head_activation=nn.Softmax; 0.1.5 has (1, 2, 2, 2) and None): the
+#: argument must be named, or the flag given
+VERSION_DEPENDENT = {
+    'temporal_strides': 'stage_temporal_stride',
+    'head_activation': 'head_activation',
+}
 #: arguments the plugin's ResNet3dCSN and heads hold at one value only
 FIXED = ('input_channel', 'norm', 'activation', 'stem_conv_kernel_size',
          'stem_conv_stride', 'stem_pool_kernel_size', 'stem_pool_stride',

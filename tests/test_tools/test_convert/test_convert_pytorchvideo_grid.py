@@ -174,11 +174,29 @@ def test_wrong_strides_fail_at_the_head_check(grid_sources):
                 head_pool=(2, 3, 3), temporal_strides=(1, 2, 2, 2),
                 head_activation='softmax')
     args = grid_args(8, 56)
-    del args['stage_temporal_stride']  # create_csn's default, (1, 2, 2, 2)
+    del args['stage_temporal_stride']
     with pytest.raises(ConversionError, match=(
-            r"temporal strides \(1, 2, 2, 2\) \(assumed: create_csn's "
-            r"default")):
-        convert(PTV, path, clip_size=(8, 56, 56), create_csn_args=args)
+            r"temporal strides \(1, 2, 2, 2\) \(given: --temporal-strides")):
+        convert(PTV, path, clip_size=(8, 56, 56), create_csn_args=args,
+                temporal_strides=(1, 2, 2, 2))
+
+
+def test_version_dependent_defaults_must_be_named(grid_sources):
+    """create_csn's defaults of stage_temporal_stride and head_activation
+    changed between pytorchvideo sources: --create-csn-args must name them
+    (or the flags give them)."""
+    _, path = grid_sources[8, 56]
+    args = grid_args(8, 56)
+    del args['stage_temporal_stride'], args['head_activation']
+    with pytest.raises(ConversionError, match=(
+            r'--create-csn-args does not name stage_temporal_stride, '
+            r'head_activation, whose create_csn default differs between '
+            r'pytorchvideo versions, and the weights do not say: name it or '
+            r'pass --temporal-strides, --head-activation')):
+        convert(PTV, path, create_csn_args=args)
+    result = convert(PTV, path, create_csn_args=args, clip_size=(8, 56, 56),
+                     temporal_strides=(1, 2, 2, 1), head_activation='softmax')
+    assert result.spec.temporal_strides == (1, 2, 2, 1)
 
 
 def test_create_csn_args_errors(grid_sources):
