@@ -1,7 +1,8 @@
 """int8 post-training quantization of exported models: both engines write
 int8 graphs close to fp32, for ir-CSN, ip-CSN and SEVNet; any calibration
-count works and every clip counts; bad requests fail clearly. (Calibration on a config's training set and the test-set
-accuracy through ``mim test``: tests/test_flows/test_deploy_flow.py.)"""
+count works and every clip counts; bad requests fail clearly. (Calibration
+on a config's training set and the test-set accuracy through ``mim test``:
+tests/test_flows/test_deploy_flow.py.)"""
 import numpy as np
 import onnx
 import openvino as ov

@@ -312,7 +312,7 @@ def resolve_settings(fmt, path, spec, given, create_csn_args=None):
                   if name in defaults and name not in given]
         if unsure:
             raise ConversionError(
-                f'--create-csn-args does not name ' + ', '.join(
+                '--create-csn-args does not name ' + ', '.join(
                     fmt.VERSION_DEPENDENT[name] for name in unsure) +
                 ", whose create_csn default differs between pytorchvideo "
                 'versions, and the weights do not say: name it or pass ' +

@@ -144,9 +144,10 @@ def test_missing_flags_are_named(grid_sources, tmp_path, capsys):
     _, path = grid_sources[8, 56]
     with pytest.raises(ConversionError, match=(
             r"csn_8x56.pyth: ir-CSN-50 with stem width 8 and 400 classes is "
-            r"not the hub's csn_r101 \(ir-CSN-101, stem width 64, 400 classes\), "
-            r"whose create_csn arguments are known, so the weights do not say stem "
-            r"max-pool, head pooling, temporal strides, head activation: pass "
+            r"not the hub's csn_r101 \(ir-CSN-101, stem width 64, 400 "
+            r"classes\), whose create_csn arguments are known, so the weights "
+            r"do not say stem max-pool, head pooling, temporal strides, head "
+            r"activation: pass "
             r"--stem-pool / --no-stem-pool, --head-pool, --temporal-strides, "
             r"--head-activation \(or --create-csn-args")):
         convert(PTV, path)
