@@ -59,8 +59,10 @@ def calibration_clips(cfg, num_clips):
         raise ValueError(f'--calib-clips must be at least 1, got {num_clips}')
     dataset = DATASETS.build(_calibration_dataset_cfg(cfg))
     if len(dataset) < num_clips:
-        raise ValueError(f'--calib-clips {num_clips} asks for more clips than '
-                         f'the training set has videos ({len(dataset)})')
+        raise ValueError(
+            f'--calib-clips {num_clips} asks for more clips than the '
+            f'training set has videos: it has {len(dataset)} (one clip a '
+            f'video), so pass --calib-clips {len(dataset)} or fewer')
     preprocessor = MODELS.build(
         cfg.model.get('data_preprocessor',
                       dict(type='ActionDataPreprocessor')))
@@ -117,10 +119,14 @@ def quantize_onnxruntime(onnx_file, clips, out_file):
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            # ranges are updated every 16 clips, not from all activations
-            # of all clips kept in memory at once
-            extra_options={'CalibMaxIntermediateOutputs': 16})
+            calibrate_method=CalibrationMethod.MinMax)
+        # No CalibMaxIntermediateOutputs: onnxruntime's MinMaxCalibrater
+        # empties its list of collected outputs whenever it reaches that
+        # size without merging them into the ranges, so every full batch
+        # was lost and a count that is a multiple of it calibrated on
+        # nothing ("No data is collected."). Without the option it keeps
+        # one min and one max per calibrated tensor and clip (the graph it
+        # runs reduces each tensor), a few kB a clip.
 
 
 #: backend -> (quantizer, suffix of the file it writes)
@@ -144,6 +150,11 @@ def check_request(out_file, backend):
 
 def quantize(onnx_file, clips, out_file, backend='openvino'):
     """Quantize the fp32 graph ``onnx_file`` to int8, calibrated on
-    ``clips``, for ``backend``; writes ``out_file``."""
+    ``clips`` (any number from 1; every clip counts), for ``backend``;
+    writes ``out_file``."""
     check_request(out_file, backend)
+    clips = list(clips)
+    if not clips:
+        raise ValueError('no calibration clips: quantization needs at least '
+                         'one')
     QUANTIZERS[backend][0](onnx_file, clips, out_file)

@@ -36,6 +36,8 @@ class Conversion:
     notes: list
     state_dict: collections.OrderedDict
     model_cfg: Config
+    settings: list = None
+    clip_check: Optional[str] = None
     dst: Optional[str] = None
     config_path: Optional[str] = None
 
@@ -60,6 +62,11 @@ class Conversion:
             lines.append(f'set without a source key ({len(self.filled)}): '
                          'BatchNorm num_batches_tracked counters, set to 0')
         lines += [f'note: {note}' for note in self.notes]
+        lines.append('not in the weights (given or assumed):')
+        lines += [f'  {label}: {value} ({origin})'
+                  for label, value, origin in self.settings or ()]
+        if self.clip_check:
+            lines.append(f'checked: {self.clip_check}')
         base = osp.basename(self.base_config)
         if self.differences:
             lines.append(f'config: the network differs from {base} in:')
@@ -100,7 +107,28 @@ IMPLICIT = {
     'model.backbone.base_channels': 64,
     'model.backbone.with_pool1': True,
     'model.cls_head.spatial_type': 'avg',
+    'model.backbone.temporal_strides': (1, 2, 2, 2),
 }
+
+#: What the weights cannot tell: NetworkSpec field -> (what it is, the
+#: command-line flags that give it)
+SETTINGS = {
+    'with_pool1': ('stem max-pool', '--stem-pool / --no-stem-pool'),
+    'head_pool': ('head pooling', '--head-pool'),
+    'temporal_strides': ('temporal strides', '--temporal-strides'),
+    'head_activation': ('head activation', '--head-activation'),
+}
+
+
+def _show(name, value):
+    """A setting's value as the report and messages print it."""
+    if name == 'with_pool1':
+        return 'on' if value else 'off'
+    if name == 'head_pool':
+        return 'global average' if value is None else f'{tuple(value)} window'
+    if name == 'head_activation':
+        return value or 'none'
+    return str(tuple(value))
 
 
 def _normalize(value):
@@ -261,40 +289,179 @@ def save_checkpoint(state, dst, fmt, path, spec):
     torch.save(dict(state_dict=state, meta=meta), dst)
 
 
+def resolve_settings(fmt, path, spec, given, create_csn_args=None):
+    """The values the weights cannot tell (:data:`SETTINGS`): from the
+    flags (``given``), the format's ``create_csn`` arguments, or the
+    format's defaults where it can vouch for them.
+
+    Returns:
+        tuple: ``{field: value}`` and report lines ``(label, value,
+        origin)``.
+
+    Raises:
+        ConversionError: A value is neither given nor vouched for (the
+            message names the flags), or two sources disagree.
+    """
+    values, origins = {}, {}
+    if create_csn_args is not None:
+        explicit, defaults = fmt.settings_from_create_csn(
+            path, spec, create_csn_args)
+        for name, value in explicit.items():
+            values[name], origins[name] = value, 'given: --create-csn-args'
+        unsure = [name for name in getattr(fmt, 'VERSION_DEPENDENT', {})
+                  if name in defaults and name not in given]
+        if unsure:
+            raise ConversionError(
+                '--create-csn-args does not name ' + ', '.join(
+                    fmt.VERSION_DEPENDENT[name] for name in unsure) +
+                ", whose create_csn default differs between pytorchvideo "
+                'versions, and the weights do not say: name it or pass ' +
+                ', '.join(SETTINGS[name][1] for name in unsure))
+        for name, value in defaults.items():
+            values[name] = value
+            origins[name] = f"assumed: create_csn's default ({fmt.SOURCE})"
+    for name, value in given.items():
+        # a flag overrides create_csn's defaults, not its named arguments
+        if (origins.get(name, '').startswith('given')
+                and values[name] != value):
+            label, flag = SETTINGS[name]
+            raise ConversionError(
+                f'{label}: {flag} says {_show(name, value)}, '
+                f'--create-csn-args {_show(name, values[name])} '
+                f'({origins[name]}); give it once')
+        values[name], origins[name] = value, 'given: ' + SETTINGS[name][1]
+    vouched, reason = fmt.defaults(spec)
+    missing = [name for name in SETTINGS
+               if name not in values and name not in vouched]
+    if missing:
+        flags = ', '.join(SETTINGS[name][1] for name in missing)
+        alternative = (' (or --create-csn-args with create_csn\'s arguments)'
+                       if hasattr(fmt, 'settings_from_create_csn') else '')
+        raise ConversionError(
+            f'{path}: {reason}, so the weights do not say '
+            f'{", ".join(SETTINGS[name][0] for name in missing)}: pass '
+            f'{flags}{alternative}')
+    for name in SETTINGS:
+        if name not in values:
+            values[name] = vouched[name]
+            origins[name] = (f'assumed: {reason}; {SETTINGS[name][1]} '
+                             'changes it')
+    lines = [(SETTINGS[name][0], _show(name, values[name]), origins[name])
+             for name in SETTINGS]
+    return values, lines
+
+
+def config_test_clip(cfg):
+    """``(t, h, w)`` of a clip of the config's test pipeline (clip length
+    of ``SampleFrames``, size of the crop), or None if it does not say."""
+    pipeline = (cfg.get('test_dataloader', {}).get('dataset', {})
+                .get('pipeline') or cfg.get('test_pipeline') or [])
+    clip_len = crop = None
+    for step in pipeline:
+        if step.get('type') == 'SampleFrames':
+            clip_len = step.get('clip_len')
+        elif step.get('type') in ('CenterCrop', 'ThreeCrop', 'TenCrop'):
+            crop = step.get('crop_size')
+    if not clip_len or not crop:
+        return None
+    h, w = (crop, crop) if isinstance(crop, int) else tuple(crop)[::-1]
+    return int(clip_len), int(h), int(w)
+
+
+def check_head_window(spec, clip, origin, settings):
+    """Raise ConversionError if the head's window does not fit the
+    features of ``clip``; else a line for the report."""
+    features = spec.feature_map(clip)
+    clip_text = 'x'.join(map(str, clip))
+    if spec.head_pool is None:
+        return (f'a {clip_text} clip ({origin}) gives {features} '
+                f'features, pooled globally')
+    if all(f >= w for f, w in zip(features, spec.head_pool)):
+        return (f'the head window {tuple(spec.head_pool)} fits the '
+                f'{features} features of a {clip_text} clip ({origin})')
+    used = '; '.join(f'{label} {value} ({where})'
+                     for label, value, where in settings
+                     if label in ('stem max-pool', 'head pooling',
+                                  'temporal strides'))
+    raise ConversionError(
+        f'the feature map {features} of a {clip_text} clip ({origin}) is '
+        f'smaller than the head pooling window {tuple(spec.head_pool)}, so '
+        f'the converted model would fail at the head. Taken: {used}. Pass '
+        f'the values the source network was built with (--temporal-strides,'
+        f' --head-pool, --stem-pool / --no-stem-pool) or the clip it takes '
+        f'(--clip-size T H W)')
+
+
 def convert(fmt, path, dst=None, config=None, base_config=None,
-            with_pool1=True, head_pool='default'):
+            clip_size=None, create_csn_args=None, **given):
     """Convert the checkpoint ``path`` with the format module ``fmt``.
 
     Args:
         fmt (module): One of :mod:`.vmz_caffe2`, :mod:`.vmz`,
             :mod:`.pytorchvideo`: it has ``NAME``, ``LAYOUT``,
-            ``BASE_CONFIGS``, ``HEAD_POOL``, ``NOTES`` and
+            ``BASE_CONFIGS``, ``NOTES``, ``defaults(spec)`` and
             ``read(path) -> (tensors, other_keys, spec)``.
         path (str): The source file.
         dst (str, optional): Where to write the checkpoint.
         config (str, optional): Where to write the network's config.
         base_config (str, optional): Plugin config (name or path) to
             compare with and extend; defaults to the format's choice.
-        with_pool1 (bool): Whether the source network has the stem
-            max-pool (weights do not tell).
-        head_pool (tuple | None | str): The head's fixed pooling window,
-            None for global average, ``'default'`` for the format's.
+        clip_size (tuple[int], optional): ``(t, h, w)`` of the clips the
+            network takes, to check the head's window on; defaults to the
+            base config's test clip.
+        create_csn_args (dict, optional): PyTorchVideo only: the arguments
+            the network was built with by ``create_csn`` (names and values
+            as there, classes by name: ``"MaxPool3d"``, ``"softmax"``);
+            those left out take ``create_csn``'s defaults.
+        **given: What the weights cannot tell, where known (each left out
+            is taken from ``create_csn_args`` or the format's defaults, if
+            it has them for this network, else the conversion fails):
+            ``with_pool1`` (bool, stem max-pool), ``head_pool`` (tuple:
+            fixed window, None: global average), ``temporal_strides``
+            (four ints), ``head_activation`` (``'softmax'``,
+            ``'sigmoid'`` or None / ``'none'``).
 
     Returns:
         Conversion: What was converted, for :meth:`Conversion.report`.
 
     Raises:
         ConversionError: The file cannot be read, its layout is unknown,
-            keys are missing or shapes do not fit.
+            keys are missing, shapes do not fit, a value the weights cannot
+            tell is missing, or the head's window does not fit the clip.
     """
+    unknown = set(given) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f'convert() got unknown settings {sorted(unknown)}')
+    if given.get('head_activation') == 'none':
+        given['head_activation'] = None
+    if 'temporal_strides' in given:
+        given['temporal_strides'] = tuple(given['temporal_strides'])
+    if given.get('head_pool') is not None:
+        given['head_pool'] = tuple(given['head_pool'])
+    if create_csn_args is not None and not hasattr(
+            fmt, 'settings_from_create_csn'):
+        raise ConversionError(f'--create-csn-args is for the pytorchvideo '
+                              f'format, not {fmt.NAME}')
     tensors, other, spec = fmt.read(path)
-    spec.with_pool1 = with_pool1
-    spec.head_pool = fmt.HEAD_POOL if head_pool == 'default' else head_pool
+    values, settings = resolve_settings(fmt, path, spec, given,
+                                        create_csn_args)
+    for name, value in values.items():
+        setattr(spec, name, value)
     spec.check(path)
     base_config = resolve_config(
         base_config or fmt.BASE_CONFIGS.get((spec.mode, spec.depth))
         or fmt.BASE_CONFIGS[spec.mode])
     cfg, differences = network_config(spec, base_config)
+    if clip_size is not None:
+        clip_check = check_head_window(spec, tuple(clip_size), '--clip-size',
+                                       settings)
+    elif config_test_clip(cfg) is not None:
+        clip_check = check_head_window(
+            spec, config_test_clip(cfg),
+            f'the test clip of {osp.basename(base_config)}; --clip-size '
+            'to change', settings)
+    else:
+        clip_check = None
     model = build_on_meta(cfg.model)
     target = model.state_dict()
     pairs = key_pairs(fmt.LAYOUT, spec)
@@ -306,16 +473,19 @@ def convert(fmt, path, dst=None, config=None, base_config=None,
 
     used = {src for _, src in pairs}
     unused = [key for key in tensors if key not in used] + list(other)
-    notes = list(fmt.NOTES) + notes + [
-        'the stem max-pool and the head pooling leave no weights; taken as: '
-        f'{spec.describe(pooling_only=True)} (--no-stem-pool and '
-        '--head-pool change them)'
-    ]
+    notes = list(fmt.NOTES) + notes
+    if spec.head_activation:
+        notes.append(
+            f'the head applies a {spec.head_activation} at each window '
+            "position in eval mode (FixedPoolI3DHead's activation), so the "
+            "config averages views with average_clips='score'; "
+            "--average-clips prob would apply a softmax again")
     if spec.num_classes in KNOWN_CLASS_COUNTS:
         notes.append(f'{spec.num_classes} classes: '
                      f'{KNOWN_CLASS_COUNTS[spec.num_classes]}')
     result = Conversion(fmt.NAME, path, spec, pairs, unused, filled,
-                        base_config, differences, notes, state, cfg)
+                        base_config, differences, notes, state, cfg,
+                        settings, clip_check)
     if dst:
         save_checkpoint(state, dst, fmt, path, spec)
         result.dst = dst

@@ -31,6 +31,11 @@ class NetworkSpec:
             (``I3DHead``).
         mean, std (tuple[float], optional): Input statistics (0-255 scale)
             where the source fixes them; None keeps the base config's.
+        temporal_strides (tuple[int]): Temporal stride of each stage.
+            Defaults to (1, 2, 2, 2).
+        head_activation (str, optional): ``'softmax'`` or ``'sigmoid'``
+            applied by the head at each window position
+            (``FixedPoolI3DHead.activation``); None for logits.
     """
 
     mode: str
@@ -42,6 +47,11 @@ class NetworkSpec:
     head_pool: Optional[tuple] = None
     mean: Optional[tuple] = None
     std: Optional[tuple] = None
+    temporal_strides: tuple = (1, 2, 2, 2)
+    head_activation: Optional[str] = None
+
+    #: spatial stride of each stage (every CSN source here)
+    SPATIAL_STRIDES = (1, 2, 2, 2)
 
     #: blocks per stage -> depth, from ResNet3dCSN's arch table
     DEPTHS = {
@@ -58,12 +68,40 @@ class NetworkSpec:
         return f'{self.mode}-CSN-{self.depth}'
 
     def check(self, path):
-        """Raise ConversionError if ResNet3dCSN cannot hold this network."""
+        """Raise ConversionError if the plugin cannot hold this network."""
         if self.depth is None:
             known = ', '.join(f'{d}: {b}' for b, d in self.DEPTHS.items())
             raise ConversionError(
                 f'{path}: unknown layout: {tuple(self.stage_blocks)} blocks '
                 f'per stage match no ResNet3dCSN depth ({known})')
+        strides = tuple(self.temporal_strides)
+        if len(strides) != 4 or min(strides) < 1:
+            raise ConversionError(
+                f'temporal strides must be four positive integers, one a '
+                f'stage, not {strides}')
+        if self.head_activation is not None and self.head_pool is None:
+            raise ConversionError(
+                f'--head-activation {self.head_activation} needs a fixed '
+                f'head pooling window (--head-pool T H W): the plugin '
+                f'applies it at each window position (FixedPoolI3DHead)')
+
+    def feature_map(self, clip):
+        """The ``(t, h, w)`` of the last stage's features for a
+        ``(t, h, w)`` clip: the stem's 3x7x7 conv (spatial stride 2), the
+        stem max-pool (spatial stride 2) and each stage's 3x3x3 conv, all
+        padded to keep ``ceil(size / stride)``."""
+
+        def down(size, stride):
+            return (size - 1) // stride + 1
+
+        t, h, w = clip
+        h, w = down(h, 2), down(w, 2)
+        if self.with_pool1:
+            h, w = down(h, 2), down(w, 2)
+        for t_stride, s_stride in zip(self.temporal_strides,
+                                      self.SPATIAL_STRIDES):
+            t, h, w = down(t, t_stride), down(h, s_stride), down(w, s_stride)
+        return t, h, w
 
     def overrides(self):
         """Config values (dotted keys) that make this network."""
@@ -73,6 +111,7 @@ class NetworkSpec:
             'model.backbone.base_channels': self.base_channels,
             'model.backbone.norm_cfg.eps': self.norm_eps,
             'model.backbone.with_pool1': self.with_pool1,
+            'model.backbone.temporal_strides': tuple(self.temporal_strides),
             'model.cls_head.type': ('FixedPoolI3DHead'
                                     if self.head_pool else 'I3DHead'),
             'model.cls_head.num_classes': self.num_classes,
@@ -80,6 +119,10 @@ class NetworkSpec:
         }
         if self.head_pool:
             values['model.cls_head.pool_size'] = tuple(self.head_pool)
+            if self.head_activation:
+                values['model.cls_head.activation'] = self.head_activation
+                # the head's scores are probabilities: average them
+                values['model.cls_head.average_clips'] = 'score'
         else:
             values['model.cls_head.spatial_type'] = 'avg'
         if self.mean is not None:
@@ -92,7 +135,9 @@ class NetworkSpec:
         head = (f'fixed {self.head_pool} average window'
                 if self.head_pool else 'global average')
         pooling = (f'stem max-pool {"on" if self.with_pool1 else "off"}, '
-                   f'head pool: {head}')
+                   f'head pool: {head}, temporal strides '
+                   f'{tuple(self.temporal_strides)}, head activation '
+                   f'{self.head_activation or "none"}')
         if pooling_only:
             return pooling
         return (f'{self.name} (blocks per stage {tuple(self.stage_blocks)}), '

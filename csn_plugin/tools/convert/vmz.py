@@ -53,8 +53,14 @@ LAYOUT = Layout(
 
 #: The same networks as VMZ's Caffe2 models, so the same configs
 BASE_CONFIGS = vmz_caffe2.BASE_CONFIGS
-#: VideoResNet pools with AdaptiveAvgPool3d(1): global average
-HEAD_POOL = None
+
+
+def defaults(spec):
+    """The values the weights cannot tell: VideoResNet's stem pools, its
+    stages 2-4 stride 2 in time, ``AdaptiveAvgPool3d(1)`` pools globally and
+    ``fc`` gives logits."""
+    return vmz_caffe2.VMZ_SETTINGS, "VMZ's published CSNs"
+
 NOTES = (
     "BN momentum: VMZ's PyTorch models set momentum=0.9, which in PyTorch "
     'gives each new batch 90 % weight (meant as Caffe2\'s 0.9). The running '

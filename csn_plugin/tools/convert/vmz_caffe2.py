@@ -72,9 +72,17 @@ BASE_CONFIGS = {
     'ir': 'ircsn_ig65m_r152_32x2x1_kinetics400.py',
     'ip': 'ipcsn_ig65m_r152_32x2x1_kinetics400.py',
 }
-#: VMZ trained with a (T/8, 7, 7) average pool at 224x224, i.e. global
-#: average pooling; MMAction2's configs keep that at any crop size.
-HEAD_POOL = None
+#: What the weights do not tell, as VMZ's published CSNs have it: the stem
+#: max-pool (use_pool1), temporal stride 2 in stages 2-4, logits; VMZ
+#: trained with a (T/8, 7, 7) average pool at 224x224, i.e. global average
+#: pooling, which MMAction2's configs keep at any crop size.
+VMZ_SETTINGS = dict(with_pool1=True, head_pool=None,
+                    temporal_strides=(1, 2, 2, 2), head_activation=None)
+
+
+def defaults(spec):
+    """The values the weights cannot tell, and whose they are."""
+    return VMZ_SETTINGS, "VMZ's published CSNs"
 NOTES = ('Caffe2 BN blobs _s, _b, _rm, _riv are weight, bias, running mean '
          'and running variance; eps 1e-3 as in VMZ',)
 

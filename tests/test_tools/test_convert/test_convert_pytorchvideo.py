@@ -36,7 +36,8 @@ def test_logits_match(ptv_file, tmp_path):
     source, path = ptv_file
     dst, cfg_path = str(tmp_path / 'out.pth'), str(tmp_path / 'out.py')
     result = convert(PTV, str(path), dst, config=cfg_path, with_pool1=False,
-                     head_pool=(1, 2, 2))
+                     head_pool=(1, 2, 2), temporal_strides=(1, 2, 2, 2),
+                     head_activation='none')
     assert (result.spec.mode, result.spec.depth) == ('ir', 50)
     assert result.spec.base_channels == 16 and result.spec.norm_eps == 1e-5
     assert result.unused == ['epoch (top-level entry)']
