@@ -33,24 +33,24 @@ ReLU's mask comes from the saved output (``y > 0``), read inside both
 kernels; the residual's gradient is the masked output gradient.
 
 On CPU tensors the kernels run under Triton's interpreter, which needs
-``TRITON_INTERPRET=1`` in the environment; the kernels are built on first
-use, for the mode the environment asks for then. Importing this module
-works without Triton installed; calling it raises a ``RuntimeError`` that
+``TRITON_INTERPRET=1`` in the environment before Triton is first imported
+(anywhere in the process: ``torch.compile`` imports it too). Triton is imported on
+first use, not with this module: importing it costs nothing and works
+without Triton installed; calling it then raises a ``RuntimeError`` that
 names the ``gpu`` extra (``pip install csn_plugin[gpu]``).
 """
+# The kernels' annotations stay strings ('tl.constexpr'), which is what
+# triton.jit reads: Triton need not be imported to define them.
+from __future__ import annotations
+
 import functools
+import importlib.util
 import os
-import types
 
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the 'gpu' extra is not installed
-    triton = None
-    # what the kernels' annotations read; they are never jitted then
-    tl = types.SimpleNamespace(constexpr=None)
+# Set by _import_triton() on first use.
+triton = tl = None
 
 __all__ = ['available', 'depthwise_conv3d', 'interpreting', 'problem']
 
@@ -62,8 +62,21 @@ DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 
 
 def available():
-    """Whether Triton is importable (the ``gpu`` extra is installed)."""
-    return triton is not None
+    """Whether Triton is installed (the ``gpu`` extra)."""
+    return triton is not None or importlib.util.find_spec('triton') is not None
+
+
+def _import_triton():
+    global triton, tl
+    if triton is None:
+        try:
+            import triton as triton_module
+            import triton.language as tl_module
+        except ImportError as err:
+            raise RuntimeError(
+                "csn_plugin's Triton depthwise kernels need Triton: install "
+                "the 'gpu' extra (pip install 'csn_plugin[gpu]')") from err
+        triton, tl = triton_module, tl_module
 
 
 def interpreting():
@@ -325,10 +338,7 @@ def _gpu_configs():
 def _kernels(interpret):
     """The three kernels, jitted for the interpreter or the GPU (the mode
     ``triton.jit`` reads from the environment when it runs)."""
-    if triton is None:
-        raise RuntimeError(
-            "csn_plugin's Triton depthwise kernels need Triton: install the "
-            "'gpu' extra (pip install 'csn_plugin[gpu]')")
+    _import_triton()
     kernels = [triton.jit(fn) for fn in (_forward_kernel, _grad_input_kernel,
                                          _grad_params_kernel)]
     if interpret:
@@ -351,6 +361,11 @@ def _launch(index, device, grid, positions, channels, *args, **meta):
             "under Triton's interpreter: set TRITON_INTERPRET=1 in the "
             'environment')
     kernel = _kernels(interpret)[index]
+    if interpret and not _library_interpreted():
+        raise RuntimeError(
+            'TRITON_INTERPRET=1 was set after Triton was imported: Triton '
+            'builds its own library for the interpreter only when it is '
+            'first imported; set the variable before that import')
     if interpret:
         blocks = dict(
             BLOCK_S=min(triton.next_power_of_2(positions),
@@ -361,6 +376,13 @@ def _launch(index, device, grid, positions, channels, *args, **meta):
     else:
         with torch.cuda.device(device):
             kernel[grid](*args, **meta)
+
+
+def _library_interpreted():
+    """Whether Triton's own library functions (``tl.zeros``, ``tl.sum``)
+    were built for the interpreter, as they are when ``TRITON_INTERPRET=1``
+    is set before Triton's first import."""
+    return type(tl.zeros).__name__ == 'InterpretedFunction'
 
 
 def _conv_meta(weight, stride, padding, dilation):
@@ -513,8 +535,7 @@ def depthwise_conv3d(x, weight, bias=None, stride=1, padding=1, dilation=1,
     reason = problem(x, weight, stride, padding, dilation)
     if reason is not None:
         raise ValueError(f'depthwise_conv3d: {reason}')
-    if triton is None:
-        _kernels(False)  # raises the error that names the 'gpu' extra
+    _import_triton()  # or the error that names the 'gpu' extra
     stride, padding, dilation = (
         _triple(v, name) for v, name in ((stride, 'stride'),
                                          (padding, 'padding'),

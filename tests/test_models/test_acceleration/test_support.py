@@ -17,7 +17,7 @@ def test_env_switch(monkeypatch):
     assert not native_bf16()
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', 'fused,gpu')
     with pytest.raises(ValueError, match=r"unknown fast path\(s\) \['gpu'\]; "
-                       r"choose from \['fused', 'compile', 'bf16'\]"):
+                       r"choose from \['fused', 'compile', 'bf16', 'triton'\]"):
         enabled('fused')
 
 
