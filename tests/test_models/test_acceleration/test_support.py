@@ -25,7 +25,7 @@ def test_disabled_nests_and_restores(monkeypatch):
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', '')
     assert all(enabled(p) for p in PATHS)
     with disabled('fused'):
-        with disabled('compile', 'bf16'):
+        with disabled('compile', 'bf16', 'triton'):
             assert not any(enabled(p) for p in PATHS)
         assert not enabled('fused') and enabled('compile')
     assert all(enabled(p) for p in PATHS)
