@@ -218,17 +218,18 @@ class DepthwiseRouter:
 
         args = [copy(t) for t in (x, weight, bias)]
         res = copy(residual)
+        leaves = [t for t in (*args, res) if t is not None and t.requires_grad]
         grad_out = None
 
         def run(fn):
             def once():
+                nonlocal grad_out
                 with torch.set_grad_enabled(grad):
                     out = fn(*args, *conv, relu=relu, residual=res)
-                    if grad:
-                        nonlocal grad_out
+                    if grad:  # the gradients, without accumulating them
                         if grad_out is None:
                             grad_out = torch.randn_like(out)
-                        out.backward(grad_out)
+                        torch.autograd.grad(out, leaves, grad_out)
             return once
 
         times = {}

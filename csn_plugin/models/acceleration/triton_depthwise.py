@@ -34,10 +34,11 @@ kernels; the residual's gradient is the masked output gradient.
 
 On CPU tensors the kernels run under Triton's interpreter, which needs
 ``TRITON_INTERPRET=1`` in the environment before Triton is first imported
-(anywhere in the process: ``torch.compile`` imports it too). Triton is imported on
-first use, not with this module: importing it costs nothing and works
-without Triton installed; calling it then raises a ``RuntimeError`` that
-names the ``gpu`` extra (``pip install csn_plugin[gpu]``).
+(anywhere in the process: ``torch.compile`` imports it too). This module
+imports Triton when a kernel first runs: importing the module costs
+nothing and works without Triton installed; calling the kernel then raises
+a ``RuntimeError`` that names the ``gpu`` extra (``pip install
+csn_plugin[gpu]``).
 """
 # The kernels' annotations stay strings ('tl.constexpr'), which is what
 # triton.jit reads: Triton need not be imported to define them.

@@ -269,6 +269,26 @@ def test_router_measures_once_per_key_and_logs(info_lines):
     assert len(router.choices) == 4
 
 
+def test_measuring_runs_both_routes_on_copies():
+    """What the timer gets runs a route forward and backward (with
+    gradients) on copies: the caller's tensors get no gradient."""
+    ran = []
+
+    def timer(route, fn):
+        fn()
+        ran.append(route)
+        return {'triton': 1.0, 'cudnn': 2.0}[route]
+
+    router = DepthwiseRouter(timer, measure_on=('cpu', ))
+    x, weight, bias = _small()
+    x.requires_grad_()
+    res = torch.randn(1, 8, 3, 5, 5, requires_grad=True)
+    assert router.route(x, weight, bias, 1, 1, 1, 8, relu=True,
+                        residual=res) == 'triton'
+    assert ran == ['triton', 'cudnn']
+    assert x.grad is None and res.grad is None
+
+
 def test_router_defaults_and_switches(monkeypatch):
     """On the CPU cuDNN's route runs unless forced; a disabled path is never
     forced; what the kernel cannot compute is never routed to it."""
