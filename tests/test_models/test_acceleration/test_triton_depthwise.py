@@ -105,8 +105,15 @@ FP32_CASES = [(stride, dilation, channels_last,
               for channels_last in (False, True)]
 
 
+def _case_id(case):
+    stride, dilation, channels_last, relu, residual = case
+    return (f"s{''.join(map(str, stride))}-d{dilation}-"
+            f"{'ndhwc' if channels_last else 'ncdhw'}"
+            f"{'-relu' if relu else ''}{'-res' if residual else ''}")
+
+
 @pytest.mark.parametrize('stride,dilation,channels_last,relu,residual',
-                         FP32_CASES)
+                         FP32_CASES, ids=map(_case_id, FP32_CASES))
 def test_fp32_matches_conv3d(stride, dilation, channels_last, relu,
                              residual):
     """fp32 accumulates in fp32: within 1e-5 of fp64 (relative to the
@@ -133,9 +140,11 @@ def test_many_tiles(monkeypatch):
 
 
 @pytest.mark.parametrize('dtype,tol', [(torch.bfloat16, 2**-6),
-                                       (torch.float16, 2**-9)])
+                                       (torch.float16, 2**-9)],
+                         ids=['bf16', 'fp16'])
 @pytest.mark.parametrize('stride,channels_last', [((1, 1, 1), True),
-                                                  ((2, 2, 2), False)])
+                                                  ((2, 2, 2), False)],
+                         ids=['s111-ndhwc', 's222-ncdhw'])
 def test_half_precision_matches_conv3d(dtype, tol, stride, channels_last):
     """bf16 and fp16 inputs, fp32 sums, one rounding at the end: within a
     few units of the last place (bf16 2**-6, fp16 2**-9, relative, and as
