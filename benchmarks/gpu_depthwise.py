@@ -112,30 +112,23 @@ def traffic(x, y, residual, backward):
     return total
 
 
-def make_timer(torch, device):
+def make_timer(device):
+    """``timed(fn, reps, warmup)``: median milliseconds, with CUDA events
+    (the router's timer) on a GPU, with the wall clock on the CPU."""
+    from csn_plugin.models.acceleration.depthwise_route import cuda_timer
     if device == 'cuda':
-        def timed(fn, reps, warmup):
-            for _ in range(warmup):
-                fn()
-            events = [(torch.cuda.Event(enable_timing=True),
-                       torch.cuda.Event(enable_timing=True))
-                      for _ in range(reps)]
-            for start, end in events:
-                start.record()
-                fn()
-                end.record()
-            torch.cuda.synchronize()
-            return statistics.median(s.elapsed_time(e) for s, e in events)
-    else:
-        def timed(fn, reps, warmup):
-            for _ in range(warmup):
-                fn()
-            times = []
-            for _ in range(reps):
-                start = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - start) * 1e3)
-            return statistics.median(times)
+        return lambda fn, reps, warmup: cuda_timer('', fn, warmup, reps)
+
+    def timed(fn, reps, warmup):
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(times)
+
     return timed
 
 
@@ -161,7 +154,7 @@ def run(args):
                 'the times say nothing about GPU speed')
     print(f'{where}; torch {torch.__version__}; {args.clips} clips; '
           f'median of {args.reps} after {args.warmup} warm-up; {note}')
-    timed = make_timer(torch, device.type)
+    timed = make_timer(device.type)
     gen = torch.Generator(device=device).manual_seed(0)
     rows = []
     header = (f"{'case':<11}{'epilogue':<22}{'layout':<7}{'dtype':<6}"
