@@ -104,6 +104,10 @@ def _conv_args(conv_params):
     object with those attributes) or of a mapping with those keys."""
     get = (conv_params.get if isinstance(conv_params, Mapping) else
            lambda name, default: getattr(conv_params, name, default))
+    if get('padding_mode', 'zeros') != 'zeros':
+        raise ValueError(
+            f"padding_mode={get('padding_mode', None)!r}: both routes pad "
+            'with zeros only')
     return (get('stride', 1), get('padding', 0), get('dilation', 1),
             get('groups', 1))
 
@@ -285,7 +289,8 @@ def depthwise_conv3d_routed(x, weight, bias, conv_params, relu=False,
             ``F.conv3d`` under autocast does).
         bias (Tensor | None): The conv's bias.
         conv_params (nn.Conv3d | Mapping): Gives ``stride``, ``padding``,
-            ``dilation`` and ``groups`` (attributes or keys).
+            ``dilation`` and ``groups`` (attributes or keys); its
+            ``padding_mode``, if any, must be ``'zeros'``.
         relu (bool): Apply ReLU last.
         residual (Tensor, optional): Added before the ReLU.
         router (DepthwiseRouter, optional): Defaults to :data:`ROUTER`.

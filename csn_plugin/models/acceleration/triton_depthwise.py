@@ -16,11 +16,13 @@ layout. Inputs in fp32, bf16 or fp16 (fp64 too, for checks) accumulate in
 fp32.
 
 Design, for a memory-bound op on a GPU: a program computes a tile of
-``BLOCK_S`` output positions (a run of one output row-plane ``(h, w)``,
-flattened) by ``BLOCK_C`` channels of one ``(n, t)``; with the channel
-axis contiguous (NDHWC) or the width axis (NCDHW), the tile's loads are
-coalesced, and the taps re-read neighbouring tiles from L1/L2. On a GPU the
-tile sizes are autotuned per shape and layout.
+``BLOCK_C`` channels by ``BLOCK_S`` output positions (``(t, h, w)``
+flattened) of one clip, and the taps re-read neighbouring positions from
+L1/L2. The tile's positions are its fast axis, so NCDHW loads run along
+the width; in NDHWC the channel stride is 1, which Triton specialises on
+and which makes its coalescing pass run the loads along the channels
+instead. On a GPU the tile sizes are autotuned per shape, stride, ReLU
+and layout.
 
 The backward pass is two more kernels: the input gradient (the transposed
 depthwise conv: each input position gathers the output positions it fed,
@@ -162,8 +164,8 @@ def _forward_kernel(
         HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, RELU: tl.constexpr,
         CHANNELS_LAST: tl.constexpr,
         BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr):
-    """One ``[BLOCK_S, BLOCK_C]`` tile of ``y``: a run of output positions
-    (``(t, h, w)`` flattened) by a run of channels, of sample
+    """One ``[BLOCK_C, BLOCK_S]`` tile of ``y``: a run of channels by a run
+    of output positions (``(t, h, w)`` flattened), of sample
     ``program_id(2)``."""
     n = tl.program_id(2).to(tl.int64)
     offs_s = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
@@ -173,9 +175,9 @@ def _forward_kernel(
     w_o = offs_s % W_out
     h_o = (offs_s // W_out) % H_out
     t_o = offs_s // (W_out * H_out)
-    x_base = x_ptr + n * sxn + offs_c[None, :] * sxc
+    x_base = x_ptr + n * sxn + offs_c[:, None] * sxc
     w_base = w_ptr + offs_c * (KT * KH * KW)
-    acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_C, BLOCK_S], dtype=tl.float32)
     for kt in tl.static_range(KT):
         t_i = t_o * ST - PT + kt * DT
         t_ok = s_ok & (t_i >= 0) & (t_i < T_in)
@@ -186,24 +188,24 @@ def _forward_kernel(
             for kw in tl.static_range(KW):
                 w_i = w_o * SW - PW + kw * DW
                 ok = h_ok & (w_i >= 0) & (w_i < W_in)
-                xv = tl.load(x_base + (th + w_i * sxw)[:, None],
-                             mask=ok[:, None] & c_ok[None, :], other=0.)
+                xv = tl.load(x_base + (th + w_i * sxw)[None, :],
+                             mask=ok[None, :] & c_ok[:, None], other=0.)
                 wv = tl.load(w_base + ((kt * KH + kh) * KW + kw), mask=c_ok,
                              other=0.)
-                acc += xv.to(tl.float32) * wv.to(tl.float32)[None, :]
+                acc += xv.to(tl.float32) * wv.to(tl.float32)[:, None]
     if HAS_BIAS:
         bv = tl.load(b_ptr + offs_c, mask=c_ok, other=0.)
-        acc += bv.to(tl.float32)[None, :]
-    tile_ok = s_ok[:, None] & c_ok[None, :]
+        acc += bv.to(tl.float32)[:, None]
+    tile_ok = s_ok[None, :] & c_ok[:, None]
     if HAS_RES:
-        rv = tl.load(r_ptr + n * srn + offs_c[None, :] * src +
-                     (t_o * srt + h_o * srh + w_o * srw)[:, None],
+        rv = tl.load(r_ptr + n * srn + offs_c[:, None] * src +
+                     (t_o * srt + h_o * srh + w_o * srw)[None, :],
                      mask=tile_ok, other=0.)
         acc += rv.to(tl.float32)
     if RELU:
         acc = tl.maximum(acc, 0.)
-    tl.store(y_ptr + n * syn + offs_c[None, :] * syc +
-             (t_o * syt + h_o * syh + w_o * syw)[:, None],
+    tl.store(y_ptr + n * syn + offs_c[:, None] * syc +
+             (t_o * syt + h_o * syh + w_o * syw)[None, :],
              acc.to(y_ptr.dtype.element_ty), mask=tile_ok)
 
 
@@ -218,8 +220,8 @@ def _grad_input_kernel(
         KT: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
         RELU: tl.constexpr, CHANNELS_LAST: tl.constexpr,
         BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr):
-    """One ``[BLOCK_S, BLOCK_C]`` tile of ``dx`` (input positions by
-    channels): the sum over taps of ``g[the output position this tap fed]
+    """One ``[BLOCK_C, BLOCK_S]`` tile of ``dx`` (channels by input
+    positions): the sum over taps of ``g[the output position this tap fed]
     * w[tap]``, where ``g`` is the output gradient, zero where ``y <= 0``
     under a ReLU."""
     n = tl.program_id(2).to(tl.int64)
@@ -230,10 +232,10 @@ def _grad_input_kernel(
     w_i = offs_s % W_in
     h_i = (offs_s // W_in) % H_in
     t_i = offs_s // (W_in * H_in)
-    g_base = g_ptr + n * sgn + offs_c[None, :] * sgc
-    y_base = y_ptr + n * syn + offs_c[None, :] * syc
+    g_base = g_ptr + n * sgn + offs_c[:, None] * sgc
+    y_base = y_ptr + n * syn + offs_c[:, None] * syc
     w_base = w_ptr + offs_c * (KT * KH * KW)
-    acc = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_C, BLOCK_S], dtype=tl.float32)
     for kt in tl.static_range(KT):
         t_num = t_i + PT - kt * DT
         t_o = t_num // ST
@@ -246,22 +248,22 @@ def _grad_input_kernel(
                 w_num = w_i + PW - kw * DW
                 w_o = w_num // SW
                 ok = h_ok & (w_num >= 0) & (w_num % SW == 0) & (w_o < W_out)
-                mask = ok[:, None] & c_ok[None, :]
+                mask = ok[None, :] & c_ok[:, None]
                 gv = tl.load(g_base + (t_o * sgt + h_o * sgh +
-                                       w_o * sgw)[:, None],
+                                       w_o * sgw)[None, :],
                              mask=mask, other=0.).to(tl.float32)
                 if RELU:
                     yv = tl.load(y_base + (t_o * syt + h_o * syh +
-                                           w_o * syw)[:, None],
+                                           w_o * syw)[None, :],
                                  mask=mask, other=0.)
                     gv = tl.where(yv > 0, gv, 0.)
                 wv = tl.load(w_base + ((kt * KH + kh) * KW + kw), mask=c_ok,
                              other=0.)
-                acc += gv * wv.to(tl.float32)[None, :]
-    tl.store(dx_ptr + n * sdn + offs_c[None, :] * sdc +
-             (t_i * sdt + h_i * sdh + w_i * sdw)[:, None],
+                acc += gv * wv.to(tl.float32)[:, None]
+    tl.store(dx_ptr + n * sdn + offs_c[:, None] * sdc +
+             (t_i * sdt + h_i * sdh + w_i * sdw)[None, :],
              acc.to(dx_ptr.dtype.element_ty),
-             mask=s_ok[:, None] & c_ok[None, :])
+             mask=s_ok[None, :] & c_ok[:, None])
 
 
 def _grad_params_kernel(
@@ -294,18 +296,18 @@ def _grad_params_kernel(
         w_o = offs_s % W_out
         h_o = (offs_s // W_out) % H_out
         t_o = offs_s // (W_out * H_out)
-        tile_ok = s_ok[:, None] & c_ok[None, :]
-        gv = tl.load(g_ptr + n * sgn + offs_c[None, :] * sgc +
-                     (t_o * sgt + h_o * sgh + w_o * sgw)[:, None],
+        tile_ok = s_ok[None, :] & c_ok[:, None]
+        gv = tl.load(g_ptr + n * sgn + offs_c[:, None] * sgc +
+                     (t_o * sgt + h_o * sgh + w_o * sgw)[None, :],
                      mask=tile_ok, other=0.).to(tl.float32)
         if RELU:
-            yv = tl.load(y_ptr + n * syn + offs_c[None, :] * syc +
-                         (t_o * syt + h_o * syh + w_o * syw)[:, None],
+            yv = tl.load(y_ptr + n * syn + offs_c[:, None] * syc +
+                         (t_o * syt + h_o * syh + w_o * syw)[None, :],
                          mask=tile_ok, other=0.)
             gv = tl.where(yv > 0, gv, 0.)
-        acc += tl.where(slots == KT * KH * KW, tl.sum(gv, axis=0)[None, :],
+        acc += tl.where(slots == KT * KH * KW, tl.sum(gv, axis=1)[None, :],
                         0.)
-        x_base = x_ptr + n * sxn + offs_c[None, :] * sxc
+        x_base = x_ptr + n * sxn + offs_c[:, None] * sxc
         for kt in tl.static_range(KT):
             t_i = t_o * ST - PT + kt * DT
             t_ok = s_ok & (t_i >= 0) & (t_i < T_in)
@@ -316,9 +318,9 @@ def _grad_params_kernel(
                 for kw in tl.static_range(KW):
                     w_i = w_o * SW - PW + kw * DW
                     ok = h_ok & (w_i >= 0) & (w_i < W_in)
-                    xv = tl.load(x_base + (th + w_i * sxw)[:, None],
-                                 mask=ok[:, None] & c_ok[None, :], other=0.)
-                    tap = tl.sum(gv * xv.to(tl.float32), axis=0)
+                    xv = tl.load(x_base + (th + w_i * sxw)[None, :],
+                                 mask=ok[None, :] & c_ok[:, None], other=0.)
+                    tap = tl.sum(gv * xv.to(tl.float32), axis=1)
                     acc += tl.where(slots == (kt * KH + kh) * KW + kw,
                                     tap[None, :], 0.)
     tl.store(part_ptr + tl.program_id(1) * (KPAD * C) + slots * C +

@@ -369,6 +369,10 @@ def test_forced_module_path_and_mapping_params():
             stride=1, padding=1, dilation=1, groups=4))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(dense, F.conv3d(x, grouped, None, 1, 1, 1, 4))
+    reflect = torch.nn.Conv3d(8, 8, 3, padding=1, groups=8,
+                              padding_mode='reflect')
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        depthwise_conv3d_routed(x, reflect.weight, reflect.bias, reflect)
 
 
 def test_kernel_module_is_light():
