@@ -71,11 +71,19 @@ EXTRAS_REQUIRE = {
     # which the test puts in a stand-in; torchvision itself is not needed).
     # psutil: the interrupted-training flow test finds the processes it
     # kills; the decode soak benchmark (and its test) measures their memory.
-    'tests': ['pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5', 'psutil'],
+    # triton: the depthwise kernels' tests run them under its CPU
+    # interpreter (TRITON_INTERPRET=1), no GPU needed.
+    'tests': [
+        'pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5', 'psutil',
+        'triton>=3.0'
+    ],
     'benchmarks': ['psutil'],
     # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
     # which moviepy 2 removed; matplotlib draws the quickstart's plots.
     'vis': ['moviepy<2', 'matplotlib'],
+    # The fused Triton kernels of the depthwise 3D convs on CUDA GPUs
+    # (docs/gpu.md).
+    'gpu': ['triton>=3.0'],
     # ONNX export, onnxruntime and OpenVINO inference, int8 quantization
     # (docs/deploy.md)
     'deploy': [

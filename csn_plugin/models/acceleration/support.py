@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: The fast paths that can be switched off.
-PATHS = ('fused', 'compile', 'bf16')
+PATHS = ('fused', 'compile', 'bf16', 'triton')
 ENV_VAR = 'CSN_PLUGIN_DISABLE'
 #: CPU flags of native bf16 arithmetic (what oneDNN's bf16 kernels need to
 #: be faster than fp32 rather than emulated or refused).

@@ -17,7 +17,7 @@ def test_env_switch(monkeypatch):
     assert not native_bf16()
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', 'fused,gpu')
     with pytest.raises(ValueError, match=r"unknown fast path\(s\) \['gpu'\]; "
-                       r"choose from \['fused', 'compile', 'bf16'\]"):
+                       r"choose from \['fused', 'compile', 'bf16', 'triton'\]"):
         enabled('fused')
 
 
@@ -25,7 +25,7 @@ def test_disabled_nests_and_restores(monkeypatch):
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', '')
     assert all(enabled(p) for p in PATHS)
     with disabled('fused'):
-        with disabled('compile', 'bf16'):
+        with disabled('compile', 'bf16', 'triton'):
             assert not any(enabled(p) for p in PATHS)
         assert not enabled('fused') and enabled('compile')
     assert all(enabled(p) for p in PATHS)
