@@ -135,7 +135,6 @@ def grad_rel(grads, ref_grads):
 def peak_mib(fn, device):
     """Peak working memory of one call, MiB (None off CUDA)."""
     if device.type != 'cuda':
-        fn()
         return None
     sync(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -471,8 +470,8 @@ def print_report(rows, checks, found, device, header, json_path=None):
             print(f'  {name}: {diff:.2e} | noise floor {noise:.2e}')
     print('\nTargets:')
     for text, passed in found:
-        print(f"  {'not measured' if passed is None else 'PASS' if passed else 'FAIL'}"
-              f'  {text}')
+        mark = {None: 'not measured', True: 'PASS', False: 'FAIL'}[passed]
+        print(f'  {mark}  {text}')
     print('\nInference diff: max|a - b| / max|MMAction2| of the output; train '
           'diff: the worst parameter gradient, ||a - b|| / ||MMAction2||; '
           'noise floor: the same between MMAction2 and itself on a '
@@ -493,9 +492,9 @@ def main(args):
     if args.compile:
         from .cases import allow_compiling
         allow_compiling()
-    header = [f'# csn_plugin vs MMAction2 ResNet3dCSN on {device.type}'
-              f"{' (small)' if args.small else ' (quick)' if args.quick else ''}"
-              ] + device_lines(device)
+    size = 'small' if args.small else 'quick' if args.quick else None
+    header = [f'# csn_plugin vs MMAction2 ResNet3dCSN on {device.type}' +
+              (f' ({size})' if size else '')] + device_lines(device)
     rows, checks, found = run(args, device)
     print_report(rows, checks, found, device, header, args.json)
     return rows, checks, found

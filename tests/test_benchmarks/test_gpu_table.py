@@ -1,16 +1,9 @@
 """``benchmarks/csn_speed.py --gpu-table --small``: the GPU table's code
 (benchmarks/speed/gpu.py) run on tiny shapes on the CPU. Its rows, ratios,
 differences and targets say what they should; times are never asserted."""
-import json
-import os
-import os.path as osp
-import subprocess
-import sys
-
 import pytest
+from csn_speed_run import run_csn_speed
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(REPO, 'benchmarks', 'csn_speed.py')
 INFERENCE = [('MMAction2 eager', 'fp32'), ('MMAction2 eager', 'bf16'),
              ('plugin eval (defaults)', 'fp32'),
              ('plugin deploy (defaults)', 'fp32'),
@@ -23,14 +16,8 @@ TRAIN = [('MMAction2 eager', 'fp32'), ('plugin (defaults)', 'fp32'),
 @pytest.fixture(scope='module')
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('gpu_table') / 'table.json'
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, '--gpu-table', '--small', '--no-compile',
-         '--repeats', '1', '--json', str(out)],
-        env=dict(os.environ, OMP_NUM_THREADS='2'),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=900)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    return proc.stdout, json.loads(out.read_text())
+    return run_csn_speed(out, '--gpu-table', '--small', '--no-compile',
+                         '--repeats', '1')
 
 
 def test_rows_and_ratios(dry_run):

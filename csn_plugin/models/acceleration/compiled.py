@@ -21,8 +21,9 @@ The wrapped module runs as it is, module by module, when compiling does not
 fit: gradients enabled or the module training (freezing is for inference),
 a hook on any module inside or a global module hook (the compiled code would
 not call them), a tensor on a device other than the CPU and CUDA, CPU bf16
-autocast without native bf16, the ``compile`` path disabled (:mod:`.support`), or a
-compile that failed, for example without a C++ compiler (logged once).
+autocast without native bf16, the ``compile`` path disabled
+(:mod:`.support`), or a compile that failed, for example without a C++
+compiler (logged once).
 """
 import time
 
