@@ -15,6 +15,8 @@
 #               platformdirs importlib_metadata==8.7.0
 #   GPU_BATCH   clips a forward of the table (default 30)
 #   GPU_TIMEOUT seconds each step may take (default 420)
+#   GPU_DRY_RUN=1  the same steps on the CPU, tiny shapes, no compiling (a
+#               check of this script on a machine without a GPU)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -45,8 +47,8 @@ if [ -n "${SITE:-}" ] && [ -f "$MULTI" ] && "$PY" -c 'import transformers' 2>/de
   sed -i 's/^if WITH_MULTIMODAL:/if False:/' "$MULTI"
 fi
 
-"$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))' 2>&1 | tee -a "$LOG"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee -a "$LOG"
+"$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name(0))' 2>&1 | tee -a "$LOG"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee -a "$LOG" || true
 
 run_step() {  # name, command...
   local name=$1; shift
@@ -58,10 +60,19 @@ run_step() {  # name, command...
   tail -n 60 "$OUT/$name.txt" | tee -a "$LOG" > /dev/null
 }
 
-run_step gpu_table "$PY" benchmarks/csn_speed.py --device cuda \
-  --batch "${GPU_BATCH:-30}" --json "$OUT/gpu_table.json"
-run_step grad_noise "$PY" benchmarks/grad_noise.py --device cuda
-if [ -f benchmarks/gpu_depthwise.py ]; then
+if [ "${GPU_DRY_RUN:-0}" = 1 ]; then
+  TABLE=(--device cpu --gpu-table --small --no-compile --repeats 1)
+  NOISE=(--device cpu --small)
+else
+  TABLE=(--device cuda --batch "${GPU_BATCH:-30}")
+  NOISE=(--device cuda)
+fi
+run_step gpu_table "$PY" benchmarks/csn_speed.py "${TABLE[@]}" \
+  --json "$OUT/gpu_table.json"
+run_step grad_noise "$PY" benchmarks/grad_noise.py "${NOISE[@]}"
+if [ "${GPU_DRY_RUN:-0}" = 1 ]; then
+  say "dry run: the Triton benchmark needs a GPU, skipped"
+elif [ -f benchmarks/gpu_depthwise.py ]; then
   run_step gpu_depthwise "$PY" benchmarks/gpu_depthwise.py
 else
   say "benchmarks/gpu_depthwise.py not present: skipped"
