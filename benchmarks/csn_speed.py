@@ -13,6 +13,8 @@ the CPU has native bf16. Columns: median time, speed-ups, the largest output
     python benchmarks/csn_speed.py               # the full table
     python benchmarks/csn_speed.py --quick       # small shapes, a minute
     python benchmarks/csn_speed.py --mim-test CONFIG CHECKPOINT
+    python benchmarks/csn_speed.py --device cuda  # the GPU table (speed/gpu.py)
+    python benchmarks/csn_speed.py --gpu-table --small  # its dry run on CPU
     bash benchmarks/full_run.sh                  # all of it, one command
 
 Speed figures only; nothing here is a pass/fail test.
@@ -26,7 +28,7 @@ import torch
 
 import csn_plugin  # noqa: F401  (fixes the stack, registers the plugin)
 from csn_plugin.models.acceleration import cpu_summary
-from speed import accuracy, memory, mim_test, report
+from speed import accuracy, gpu, memory, mim_test, report
 from speed.cases import (allow_compiling, builtin_model, cases_for, clip_of,
                          prepare)
 from speed.timing import step_fn, time_interleaved, timed
@@ -127,6 +129,14 @@ def parse_args():
     parser.add_argument('--cases', nargs='+', metavar='TEXT',
                         help='only the cases whose name contains one of '
                         "these, e.g. 'ir-CSN-152 inference'")
+    parser.add_argument('--gpu-table', action='store_true',
+                        help='the GPU table (benchmarks/speed/gpu.py), which '
+                        '--device cuda prints; with --device cpu a dry run')
+    parser.add_argument('--small', action='store_true',
+                        help='GPU table: tiny shapes (for a dry run on CPU)')
+    parser.add_argument('--batch', type=int, default=None,
+                        help='GPU table: clips a forward (default 30, one '
+                        "video's 10x3 test views; quick 8, small 2)")
     parser.add_argument('--probe-memory', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -143,6 +153,9 @@ def main():
     args = parse_args()
     if args.compile:
         allow_compiling()
+    if args.device == 'cuda' or args.gpu_table:
+        gpu.main(args)
+        return
     device = torch.device(args.device)
     cases = cases_for(args.quick, args.device, args.compile)
     if args.cases:

@@ -93,9 +93,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--compile', action='store_true',
         help='also run the deployed backbone through torch.compile '
-        '(inductor, freezing; CPU). It compiles once per input shape, '
-        '10-30 s on 2 CPU cores; measured no faster than the default eager '
-        'deployed modules (docs/performance.md)')
+        '(inductor, freezing; CPU or CUDA). It compiles once per input '
+        'shape and logs how long that took (10-30 s on 2 CPU cores, where '
+        'it measured no faster than the eager deployed modules; see '
+        'docs/performance.md)')
     return parser.parse_args(argv)
 
 

@@ -12,6 +12,7 @@ nothing and one INFO line says so.
 import argparse
 import logging
 
+from mmengine.device import get_device
 from mmengine.logging import print_log
 
 from csn_plugin.tools.runner_args import (add_runner_args, build_runner,
@@ -31,7 +32,8 @@ def parse_args(argv=None):
         'checkpoint in the work dir')
     parser.add_argument(
         '--amp', action='store_true',
-        help='automatic mixed precision (AmpOptimWrapper)')
+        help='automatic mixed precision: AmpOptimWrapper (fp16, dynamic '
+        'loss scaling) on a GPU, BF16OptimWrapper on the CPU')
     validate = parser.add_mutually_exclusive_group()
     validate.add_argument(
         '--no-validate', action='store_true',
@@ -67,12 +69,7 @@ def apply_train_args(cfg, args):
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp replaces OptimWrapper by '
-                             f'AmpOptimWrapper; the config uses {wrapper}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        use_amp(cfg, get_device())
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
@@ -92,6 +89,25 @@ def apply_train_args(cfg, args):
         randomness['deterministic'] = True
     cfg.randomness = randomness
     return cfg
+
+
+def use_amp(cfg, device):
+    """``--amp`` on ``device`` (mmengine's ``get_device()``): MMAction2's
+    ``AmpOptimWrapper`` (fp16, dynamic loss scaling) on a GPU;
+    ``BF16OptimWrapper`` on the CPU, where ``AmpOptimWrapper`` refuses to
+    build (it warns and trains in fp32 on CPUs without native bf16)."""
+    amp = 'BF16OptimWrapper' if device == 'cpu' else 'AmpOptimWrapper'
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper not in ('OptimWrapper', amp):
+        raise ValueError(f'--amp replaces OptimWrapper by {amp} on {device}; '
+                         f'the config uses {wrapper}')
+    cfg.optim_wrapper.type = amp
+    if amp == 'AmpOptimWrapper':
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        print_log('--amp on the CPU: BF16OptimWrapper (bf16 autocast; '
+                  "mmengine's AmpOptimWrapper needs a GPU)",
+                  logger='current', level=logging.INFO)
 
 
 def main(argv=None):

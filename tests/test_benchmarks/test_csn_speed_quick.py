@@ -1,31 +1,18 @@
 """``benchmarks/csn_speed.py --quick``: the side-by-side benchmark runs and
 its figures say what they should. Times are printed, never asserted."""
-import json
 import math
-import os
-import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from csn_speed_run import run_csn_speed
 
 from csn_plugin.models.acceleration import native_bf16
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(REPO, 'benchmarks', 'csn_speed.py')
 
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('csn_speed') / 'rows.json'
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, '--quick', '--no-memory', '--no-compile',
-         '--repeats', '1', '--json', str(out)],
-        env=dict(os.environ, OMP_NUM_THREADS='2'),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=600)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    return proc.stdout, json.loads(out.read_text())
+    return run_csn_speed(out, '--quick', '--no-memory', '--no-compile',
+                         '--repeats', '1', timeout=600)
 
 
 def test_every_quick_case_has_its_rows(quick_run):

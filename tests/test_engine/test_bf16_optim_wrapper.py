@@ -52,3 +52,34 @@ def test_forward_in_bf16_parameters_and_gradients_in_fp32(forced_off):
 def test_bad_device_type():
     with pytest.raises(ValueError, match='device_type'):
         build(device_type='tpu')
+
+
+@pytest.mark.parametrize('device_type, params_on, expected', [
+    (None, 'cpu', 'cpu'), (None, 'meta', 'meta'), ('cuda', 'cpu', 'cuda')])
+def test_autocast_device_follows_the_model(monkeypatch, device_type,
+                                           params_on, expected):
+    """The autocast device is the model's (its first parameter's) unless
+    given: a model moved to a GPU trains under CUDA autocast (the meta
+    device stands in for a device other than the CPU here)."""
+    from csn_plugin.engine.optim_wrappers import bf16_optim_wrapper
+    seen = []
+    monkeypatch.setattr(bf16_optim_wrapper, 'bf16_autocast',
+                        lambda device: seen.append(device) or
+                        contextlib.nullcontext())
+    model, wrapper = build(device_type=device_type)
+    model.to(params_on)
+    with wrapper.optim_context(model):
+        pass
+    assert seen == [expected]
+
+
+def test_cuda_autocast_ignores_the_cpu_bf16_policy():
+    """bf16 on CUDA does not depend on the CPU's native bf16: it is CUDA
+    bf16 autocast (inactive here when torch has no CUDA)."""
+    import warnings
+    from csn_plugin.models.acceleration import bf16_autocast
+    with disabled('bf16'), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "CUDA is not available"
+        context = bf16_autocast('cuda')
+    assert isinstance(context, torch.autocast)
+    assert (context.device, context.fast_dtype) == ('cuda', torch.bfloat16)

@@ -28,7 +28,17 @@ def test_defaults():
     assert cfg.val_dataloader is not None
 
 
-def test_options():
+@pytest.fixture
+def on_device(monkeypatch):
+    """Make the train tool see ``device`` as mmengine's device."""
+    def set_device(device):
+        monkeypatch.setattr('csn_plugin.tools.train.get_device',
+                            lambda: device)
+    return set_device
+
+
+def test_options(on_device):
+    on_device('cuda')
     cfg = configure('--no-validate', '--amp', '--auto-scale-lr', '--seed',
                     '3', '--deterministic', '--work-dir', 'out',
                     '--launcher', 'pytorch', '--cfg-options',
@@ -41,6 +51,24 @@ def test_options():
     assert cfg.randomness == dict(seed=3, deterministic=True)
     assert (cfg.work_dir, cfg.launcher) == ('out', 'pytorch')
     assert cfg.train_cfg.max_epochs == 2
+
+
+def test_amp_on_the_cpu_is_bf16(on_device):
+    on_device('cpu')
+    cfg = configure('--amp')
+    assert cfg.optim_wrapper.type == 'BF16OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
+
+
+@pytest.mark.parametrize('device, amp', [('cpu', 'BF16OptimWrapper'),
+                                         ('cuda', 'AmpOptimWrapper')])
+def test_amp_refuses_another_wrapper(on_device, device, amp):
+    on_device(device)
+    with pytest.raises(ValueError, match=f'--amp replaces OptimWrapper by '
+                       f'{amp} on {device}; the config uses '
+                       'ApexOptimWrapper'):
+        configure('--amp', '--cfg-options',
+                  'optim_wrapper.type=ApexOptimWrapper')
 
 
 def test_validate_from_mmaction2_0x(monkeypatch):

@@ -20,9 +20,9 @@ class SwitchToDeployHook(Hook):
     ``switch_to_deploy`` method and is not deployed yet (no true ``deploy``
     attribute) is switched. With ``compile=True`` each is then replaced, in
     its parent, by a :class:`~csn_plugin.models.acceleration.CompiledInference`
-    that runs it through ``torch.compile`` on the CPU (each input shape
-    compiles once, and the log says how long it took) and steps aside for
-    hooks, gradients and devices it was not measured on.
+    that runs it through ``torch.compile`` on the CPU or CUDA (each input
+    shape compiles once, and the log says how long it took) and steps aside
+    for hooks, gradients and other devices.
 
     It acts at ``before_test_epoch``, after the checkpoint is loaded, and with
     ``LOW`` priority, after hooks that swap weights in (``NORMAL``). It never

@@ -24,7 +24,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..acceleration import Deployable, run_part, set_memory_format
+from ..acceleration import DeviceAwareLayout, Deployable, run_part
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
 from ..state_dict_file import read_state_dict
@@ -32,7 +32,7 @@ from .arg_checks import check_index_range, check_per_stage
 
 
 @MODELS.register_module()
-class FactorizedResNet3d(Deployable, BaseModule):
+class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
     """3D ResNet whose 3x3x3 convs are dense, grouped, ip or ir.
 
     Args:
@@ -96,10 +96,13 @@ class FactorizedResNet3d(Deployable, BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each block when
             training from scratch. Defaults to True.
-        memory_format (str): ``'channels_last_3d'`` (the default; NTHWC,
-            which oneDNN's CPU convolutions prefer) or ``'contiguous'``: the
-            layout of the conv weights and so of the computation (see
-            :mod:`..acceleration.layout`). Outputs are contiguous.
+        memory_format (str): The layout of the conv weights and so of the
+            computation (see :mod:`..acceleration.layout`): ``'auto'`` (the
+            default) takes the fastest for the device of the parameters and
+            follows them when they move: ``'channels_last_3d'`` (NTHWC,
+            which oneDNN prefers) on the CPU, ``'contiguous'`` on CUDA.
+            ``'channels_last_3d'`` or ``'contiguous'`` fixes it. Outputs are
+            contiguous.
         init_cfg (dict | list[dict], optional): mmengine init config; not
             together with ``pretrained``.
 
@@ -147,7 +150,7 @@ class FactorizedResNet3d(Deployable, BaseModule):
                  bn_frozen=False,
                  with_cp=False,
                  zero_init_residual=True,
-                 memory_format='channels_last_3d',
+                 memory_format='auto',
                  init_cfg=None):
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give either `pretrained` or `init_cfg`, not both')
@@ -207,7 +210,6 @@ class FactorizedResNet3d(Deployable, BaseModule):
         self.norm_eval = norm_eval
         self.bn_frozen = bn_frozen
         self.zero_init_residual = zero_init_residual
-        self.memory_format = memory_format
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks[:num_stages])
@@ -246,7 +248,7 @@ class FactorizedResNet3d(Deployable, BaseModule):
             for m in self.modules():
                 if isinstance(m, _BatchNorm):
                     m.requires_grad_(False)
-        set_memory_format(self, memory_format)
+        self.init_memory_format(memory_format)
 
     def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
                        with_cp):

@@ -28,7 +28,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.utils import _triple
 
 from ...registry import MODELS
-from ..acceleration import Deployable, run_part, set_memory_format
+from ..acceleration import DeviceAwareLayout, Deployable, run_part
 from ..blocks import ResidualBlock3d, init_from_scratch
 from ..conv_builders import ConvBuilder, conv_unit
 from .arg_checks import check_index_range, check_per_stage
@@ -183,7 +183,7 @@ class SEVDownsample(nn.Sequential):
 
 
 @MODELS.register_module()
-class SEVNet(Deployable, BaseModule):
+class SEVNet(Deployable, DeviceAwareLayout, BaseModule):
     """SEVNet backbone: a stem, then stages of a downsampling module and SEV
     modules.
 
@@ -227,9 +227,11 @@ class SEVNet(Deployable, BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last BN of each SEV module
             when training from scratch. Defaults to True.
-        memory_format (str): ``'channels_last_3d'`` or ``'contiguous'``,
-            the layout of the conv weights and so of the computation (see
-            :mod:`..acceleration.layout`). Defaults to ``'channels_last_3d'``.
+        memory_format (str): ``'auto'``, ``'channels_last_3d'`` or
+            ``'contiguous'``, the layout of the conv weights and so of the
+            computation (see :mod:`..acceleration.layout`); ``'auto'``
+            follows the parameters' device: channels_last_3d on the CPU,
+            contiguous on CUDA. Defaults to ``'auto'``.
         init_cfg (dict | list[dict], optional): mmengine init config, e.g.
             ``dict(type='Pretrained', checkpoint=...)``.
     """
@@ -265,7 +267,7 @@ class SEVNet(Deployable, BaseModule):
                  act_cfg=dict(type='ReLU', inplace=True),
                  with_cp=False,
                  zero_init_residual=True,
-                 memory_format='channels_last_3d',
+                 memory_format='auto',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if arch not in self.arch_settings:
@@ -316,8 +318,7 @@ class SEVNet(Deployable, BaseModule):
             self.res_layers.append(f'layer{i + 1}')
             inplanes = width
         self.feat_dim = inplanes
-        self.memory_format = memory_format
-        set_memory_format(self, memory_format)
+        self.init_memory_format(memory_format)
 
     def init_weights(self):
         """Follow ``init_cfg``, or init from scratch: Kaiming-normal convs,

@@ -56,9 +56,12 @@ def test_compiles_once_per_shape_and_matches(model, wrapper, logged,
     assert max_relative_error(first, expected) < 1e-5
     assert torch.equal(first, second)
     compile_lines = [m for m in logged if 'torch.compile' in m]
-    assert len(compile_lines) == 1 and 'for input 1x3x8x32x32' in (
-        compile_lines[0]) and ' s' in compile_lines[0]
-    assert '1 input shape(s) compiled' in repr(wrapper)
+    assert len(compile_lines) == 1 and (
+        'for 1x3x8x32x32 float32 input on cpu in ') in compile_lines[0]
+    [(key, seconds)] = wrapper.compile_seconds.items()
+    assert key == ((1, 3, 8, 32, 32), torch.float32, 'cpu', None)
+    assert f'{seconds:.1f} s' in compile_lines[0] and seconds > 0
+    assert f'1 input(s) compiled in {seconds:.1f} s' in repr(wrapper)
     assert wrapper._failure is None  # one graph (fullgraph=True)
 
 
@@ -137,3 +140,22 @@ def test_not_a_submodule_twice(wrapper):
     assert names and all(n.startswith('module.') for n in names)
     assert len(names) == len(list(wrapper.module.parameters()))
     assert compiled.CompiledInference is CompiledInference
+
+
+def test_compiles_on_cpu_and_cuda_only(model, wrapper, compile_enabled):
+    """The device decision, on stand-ins for input tensors (no GPU needed):
+    CPU and CUDA inputs compile, others run the module as it is; CPU bf16
+    without native bf16 steps aside on the CPU only."""
+    from types import SimpleNamespace
+    on = {dev: SimpleNamespace(device=torch.device(dev))
+          for dev in ('cpu', 'cuda', 'meta')}
+    with torch.no_grad():
+        assert wrapper._can_compile(on['cpu'])
+        assert wrapper._can_compile(on['cuda'])
+        assert not wrapper._can_compile(on['meta'])
+        with torch.autocast('cpu', dtype=torch.bfloat16), disabled('bf16'):
+            assert not wrapper._can_compile(on['cpu'])
+            assert wrapper._can_compile(on['cuda'])
+            assert compiled._autocast_dtype('cpu') is torch.bfloat16
+        assert compiled._autocast_dtype('cpu') is None
+    assert not wrapper._can_compile(on['cuda'])  # gradients on
