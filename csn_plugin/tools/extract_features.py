@@ -120,21 +120,14 @@ class ChunkStore:
 
 
 class ClipFeatureExtractor:
-    """Features of the sliding clips of a video.
+    """Features of the sliding clips of a video, whole or a chunk at a time
+    into a resumable ``.npy``.
 
     Args:
-        model (nn.Module): A 3D recognizer from
-            :func:`~csn_plugin.tools.video_inference.load_recognizer`.
-        clip_len (int): Frames a clip.
-        frame_interval (int): Step between a clip's frames.
-        stride (int): Step between the first frames of two clips.
+        model, clip_len, frame_interval, stride, max_memory, decode: As
+            :class:`~csn_plugin.tools.sliding_clips.SlidingClipRunner`.
         batch_size (int | None): Clips decoded and run together; None: as
             many as ``max_memory`` holds. Defaults to None.
-        max_memory (int): Bytes for a batch's decoded frames, network input
-            and activations. Defaults to 1 GiB.
-        decode (str): ``'pipeline'`` decodes at the size of the test
-            pipeline's resize, ``'full'`` at the video's. Defaults to
-            ``'pipeline'``.
         chunk_clips (int): Clips a resumable chunk, rounded up to whole
             batches. Defaults to 32.
     """
