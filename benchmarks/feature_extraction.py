@@ -22,9 +22,21 @@ difference between their features.
 
     python benchmarks/feature_extraction.py [--config CONFIG] \\
         [--frames 600 2400] [--threads 2]
+
+With ``--resolutions`` it measures instead the plugin's extractor alone on
+videos of each size (``tests/data/test.mp4`` looped to ``--seconds`` and
+scaled, H.264, made with imageio-ffmpeg's ffmpeg), with its defaults (frames
+decoded at the test pipeline's size, batches from ``--max-memory``) and
+with the route it had before (``--decode full --batch-size 8``): clips/s of
+the extraction (model loading left out), peak RSS of the process and the
+largest difference between the two routes' features.
+
+    python benchmarks/feature_extraction.py --resolutions 320x240 \\
+        1280x720 1920x1080 --seconds 120 --stride 256
 """
 import argparse
 import glob
+import json
 import logging
 import os
 import os.path as osp
@@ -187,6 +199,85 @@ def run_case(label, key, videos, root, cfg, args, work, env):
           ' |', flush=True)
 
 
+def scaled_video(path, size, seconds, source):
+    """``source`` looped to ``seconds`` and scaled to ``size`` (WxH), H.264
+    (yuv420p, 30 fps), by imageio-ffmpeg's ffmpeg."""
+    import imageio_ffmpeg
+    width, height = size.split('x')
+    subprocess.run([
+        imageio_ffmpeg.get_ffmpeg_exe(), '-loglevel', 'error', '-y',
+        '-stream_loop', '-1', '-i', source, '-t', str(seconds), '-vf',
+        f'scale={width}:{height}', '-r', '30', '-c:v', 'libx264', '-preset',
+        'veryfast', '-pix_fmt', 'yuv420p', path
+    ], check=True)
+
+
+def peak_rss_of(cmd, env):
+    """Run ``cmd``; (peak RSS MiB of the process from wait4, output)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(output[-4000:])
+        raise RuntimeError(f'{" ".join(cmd)} failed')
+    return usage.ru_maxrss / 1024, output
+
+
+ROUTES = (('defaults', []),
+          ('before: --decode full --batch-size 8',
+           ['--decode', 'full', '--batch-size', '8']))
+
+
+def run_resolutions(args, env):
+    """The plugin's extractor on videos of each of ``args.resolutions``,
+    both routes; prints one table row a run."""
+    print('| video | route | clips | batch | decoded at | clips/s '
+          '(extraction s) | peak RSS MiB | load avg | max abs diff to '
+          'before (rel.) |')
+    print('|---|---|---:|---:|---|---:|---:|---|---:|')
+    with tempfile.TemporaryDirectory() as work:
+        args.checkpoint = osp.join(work, 'random.pth')
+        save_random_checkpoint(args.config, args.checkpoint)
+        for size in args.resolutions:
+            name = f'v{size}.mp4'
+            scaled_video(osp.join(work, name), size, args.seconds,
+                         osp.join(args.shared_data, 'test.mp4'))
+            list_file = osp.join(work, f'{size}.txt')
+            with open(list_file, 'w') as f:
+                f.write(name + '\n')
+            features = {}
+            for route, extra in reversed(ROUTES):
+                out_dir = osp.join(work, f'out_{size}_{len(extra)}')
+                peak, _ = peak_rss_of([
+                    sys.executable, '-m',
+                    'csn_plugin.tools.extract_features', args.config,
+                    args.checkpoint, '--video-list', list_file,
+                    '--video-root', work, '--out-dir', out_dir,
+                    '--stride', str(args.stride), '--device', 'cpu',
+                    '--no-progress', '--max-memory', args.max_memory, *extra
+                ], env)
+                with open(osp.join(out_dir, 'summary.json')) as f:
+                    summary = json.load(f)
+                (record, ) = summary['videos']
+                features[route] = np.load(osp.join(out_dir, 'v' + size +
+                                                   '.npy'))
+                diff = '-'
+                if route == 'defaults':
+                    before = features[ROUTES[1][0]]
+                    abs_diff = float(np.abs(features[route] - before).max())
+                    diff = (f'{abs_diff:.2e} '
+                            f'({abs_diff / np.abs(before).max():.1e})')
+                load = '/'.join(f'{v:.1f}' for v in os.getloadavg())
+                height, width = record['frame_shape']
+                print(f'| {size}, {args.seconds} s | {route} | '
+                      f'{record["clips"]} | {record["batch_size"]} | '
+                      f'{width}x{height} | '
+                      f'{record["clips"] / summary["seconds"]:.2f} '
+                      f'({summary["seconds"]:.1f}) | {peak:.0f} | {load} | '
+                      f'{diff} |', flush=True)
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
@@ -201,6 +292,17 @@ def parse_args():
         '--workers', type=int, default=1,
         help="data-loader workers of MMAction2's tool (default 1)")
     parser.add_argument('--shared-data', default=SHARED)
+    parser.add_argument(
+        '--resolutions', nargs='+', metavar='WxH',
+        help="measure the plugin's extractor alone on videos of these sizes "
+        '(see above) instead of comparing it with MMAction2')
+    parser.add_argument('--seconds', type=int, default=120,
+                        help='length of the --resolutions videos')
+    parser.add_argument('--stride', type=int, default=256,
+                        help='clip stride of the --resolutions runs')
+    parser.add_argument('--max-memory', default='1G',
+                        help="the extractor's --max-memory in the "
+                        '--resolutions runs')
     return parser.parse_args()
 
 
@@ -210,6 +312,14 @@ def main():
         raise SystemExit('--clip-len must be even for the two tools to take '
                          'the same clips')
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    if args.resolutions:
+        print(f'CPU: {cpu_name()}; torch {torch.__version__}, '
+              f'{args.threads} threads; config: '
+              f'{osp.relpath(args.config, REPO)} (random weights), clips of '
+              f'32x2 frames every {args.stride}, --max-memory '
+              f'{args.max_memory}\n')
+        run_resolutions(args, env)
+        return
     print(f'CPU: {cpu_name()}; torch {torch.__version__}, '
           f'{args.threads} threads a tool; load average at start '
           f'{"/".join(f"{v:.1f}" for v in os.getloadavg())}')

@@ -3,7 +3,8 @@ a folder.
 
     python -m csn_plugin.tools.demo VIDEO_OR_DIR CONFIG CHECKPOINT \\
         [--label-map labels.txt] [--top-k 5] [--out summary.csv] \\
-        [--out-video labelled.mp4] [--device cpu]
+        [--out-video labelled.mp4] [--timeline timeline.png timeline.csv] \\
+        [--device cpu]
 
 Runs MMAction2's ``init_recognizer`` and ``inference_recognizer`` with the
 config's test pipeline (all its clips and crops, class scores averaged as
@@ -13,7 +14,10 @@ searched recursively, with a progress bar. There an unreadable video is
 reported, skipped and counted, and the run goes on; a single unreadable
 video is an error. ``--out`` writes a summary (``.csv`` or ``.json``);
 ``--out-video`` writes the video (for a folder: a folder of videos) with the
-top labels drawn on every frame.
+top labels drawn on every frame. ``--timeline`` (one video) plots the
+probabilities of its top classes over time (``.png``, ``.pdf``, ``.svg``)
+or tabulates them (``.csv``), from sliding clips streamed in memory bounded
+by ``--max-memory``, whatever the video's length.
 """
 import argparse
 import csv
@@ -29,6 +33,9 @@ from mmengine.dataset import Compose
 from tqdm import tqdm
 
 from csn_plugin.datasets.transforms import CorruptVideoError
+from csn_plugin.tools.sliding_clips import parse_memory
+from csn_plugin.tools.timeline import (TIMELINE_FORMATS, video_timeline,
+                                       write_timeline)
 from csn_plugin.tools.video_inference import (VIDEO_EXTENSIONS,
                                               default_device, find_videos,
                                               load_recognizer, open_video,
@@ -187,6 +194,18 @@ def parse_args(argv=None):
         '--out-video', help='write the video with its top labels drawn on '
         'it (.mp4); for a folder of videos, a folder')
     parser.add_argument(
+        '--timeline', nargs='+', metavar='OUT',
+        help='one video: the top classes over time, from sliding clips: a '
+        f'plot or a table ({", ".join(TIMELINE_FORMATS)}), one or more')
+    parser.add_argument(
+        '--timeline-stride', type=int,
+        help='frames between the starts of two timeline clips (default: '
+        "the clip's span, clips side by side)")
+    parser.add_argument(
+        '--max-memory', default='1G',
+        help='memory for a batch of timeline clips: decoded frames, network '
+        'input and activations (default %(default)s)')
+    parser.add_argument(
         '--device', default=default_device(),
         help='cpu, cuda or cuda:N (default: the GPU if there is one)')
     parser.add_argument(
@@ -200,6 +219,17 @@ def parse_args(argv=None):
     if args.out and not args.out.endswith(SUMMARY_FORMATS):
         parser.error(f'--out must end with {" or ".join(SUMMARY_FORMATS)}, '
                      f'got {args.out}')
+    for out in args.timeline or []:
+        if not out.lower().endswith(TIMELINE_FORMATS):
+            parser.error(f'--timeline must end with one of '
+                         f'{", ".join(TIMELINE_FORMATS)}, got {out}')
+    if args.timeline_stride is not None and args.timeline_stride < 1:
+        parser.error('--timeline-stride must be >= 1, got '
+                     f'{args.timeline_stride}')
+    try:
+        args.max_memory = parse_memory(args.max_memory)
+    except ValueError as err:
+        parser.error(f'--max-memory: {err}')
     return args
 
 
@@ -212,6 +242,9 @@ def main(argv=None):
                 and args.out_video.lower().endswith(VIDEO_EXTENSIONS)):
             raise ValueError(f'{args.video} is a folder: --out-video must be '
                              f'a folder too, got {args.out_video}')
+        if args.timeline and folder:
+            raise ValueError(f'{args.video} is a folder: --timeline takes '
+                             'one video')
         # Probabilities, whatever the config's average_clips.
         options = {'model.cls_head.average_clips': 'prob'}
         options.update(args.cfg_options or {})
@@ -239,6 +272,15 @@ def main(argv=None):
                 out = osp.join(args.out_video, stem + '.mp4')
             write_labelled_video(record['video'], record['top'], out)
             record['out_video'] = out
+    if args.timeline and records[0]['status'] == 'ok':
+        try:
+            timeline = video_timeline(
+                model, videos[0], labels, args.timeline_stride,
+                args.max_memory, progress=not args.no_progress)
+        except (CorruptVideoError, FileNotFoundError) as err:
+            raise SystemExit(f'error: {err}')
+        write_timeline(timeline, args.timeline, top_k,
+                       title=osp.basename(videos[0]))
     if args.out:
         write_summary(records, args.out, top_k)
     unreadable = sum(r['status'] != 'ok' for r in records)
@@ -249,6 +291,9 @@ def main(argv=None):
                      f'left out, e.g. {others[0]}')
     if args.out_video:
         lines.append(f'labelled video(s): {args.out_video}')
+    if args.timeline:
+        lines.append(f'timeline of {len(timeline.times)} clips: '
+                     f'{", ".join(args.timeline)}')
     if args.out:
         lines.append(f'summary: {args.out}')
     print('\n'.join(lines))

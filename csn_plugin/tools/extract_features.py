@@ -14,122 +14,192 @@ clip padded with the last frame for a video shorter than a clip). A row is
 the backbone's output averaged over time and space.
 
 Frames go through the config's test transforms (resize, one center crop,
-normalization), so features match what the recognizer sees. Videos are read
-a chunk of ``--batch-size`` clips at a time, by frame index: memory does not
-grow with the video's length. A video whose ``.npy`` exists is skipped, so a
-killed run resumes where it stopped; files are written under a temporary
-name and renamed, so none is ever half written. A video that cannot be read
-is reported and listed in ``<out-dir>/summary.json``, and the run goes on.
-With ``--launcher pytorch`` (``torchrun``) each process takes every n-th
-video of the list; on CPUs they talk over gloo.
+normalization), so features match what the recognizer sees; they are
+decoded at the size the test pipeline's resize gives (``--decode full``:
+at the video's size). Memory is bounded by settings, not by the video: a
+batch of clips at a time, as many as ``--max-memory`` holds (decoded
+frames, network input and activations; ``--batch-size`` fixes it instead).
+Features are written in chunks of ``--chunk-clips`` clips next to the
+``.npy``, each under a temporary name and renamed; a rerun of a killed run
+continues a video from its last finished chunk, and skips videos whose
+``.npy`` exists. A video that cannot be read is reported and listed in
+``<out-dir>/summary.json``, and the run goes on. With ``--launcher pytorch``
+(``torchrun``) each process takes every n-th video of the list; on CPUs
+they talk over gloo.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 import time
 
 import numpy as np
 import torch
 from mmengine.config import DictAction
-from mmengine.dataset import pseudo_collate
 from tqdm import tqdm
 
 from csn_plugin.datasets.transforms import CorruptVideoError
 from csn_plugin.tools.runner_args import LAUNCHERS
-from csn_plugin.tools.video_inference import (frame_transforms,
-                                              load_recognizer, open_video,
-                                              read_frames)
+from csn_plugin.tools.sliding_clips import (DECODE_MODES, SlidingClipRunner,
+                                            clip_chunks, clip_starts,
+                                            parse_memory, pipeline_sampling)
+from csn_plugin.tools.video_inference import load_recognizer
 
 __all__ = [
-    'clip_starts', 'clip_chunks', 'ClipFeatureExtractor', 'read_video_list',
-    'main'
+    'clip_starts', 'clip_chunks', 'ClipFeatureExtractor', 'ChunkStore',
+    'read_video_list', 'main'
 ]
 
 SUMMARY = 'summary.json'
+#: Default --max-memory: decoded frames, network input and activations of
+#: a batch.
+DEFAULT_MAX_MEMORY = '1G'
+#: Default --chunk-clips: clips a resumable chunk (rounded up to whole
+#: batches).
+DEFAULT_CHUNK_CLIPS = 32
 
 
-def clip_starts(total_frames, clip_len, frame_interval, stride):
-    """First frame of every sliding clip of a ``total_frames`` video."""
-    span = (clip_len - 1) * frame_interval + 1
-    return np.arange(0, max(total_frames - span, 0) + 1, stride)
+class ChunkStore:
+    """The finished chunks of one video's features, next to its ``.npy``:
+    ``<name>.npy.chunks/`` holds ``state.json`` (the settings the chunks
+    were made with) and ``00000.npy``, ``00001.npy``, ..., each written
+    under a temporary name and renamed.
 
-
-def clip_chunks(total_frames, clip_len, frame_interval, stride, chunk):
-    """Frame indices of the clips, ``chunk`` clips at a time.
-
-    Yields:
-        np.ndarray: ``(n, clip_len)`` indices, ``n <= chunk``; indices past
-        the last frame (a video shorter than one clip) are the last frame.
+    Args:
+        out (str): The video's final ``.npy``.
     """
-    starts = clip_starts(total_frames, clip_len, frame_interval, stride)
-    offsets = np.arange(clip_len) * frame_interval
-    for first in range(0, len(starts), chunk):
-        indices = starts[first:first + chunk, None] + offsets[None]
-        yield np.minimum(indices, total_frames - 1)
+
+    STATE = 'state.json'
+
+    def __init__(self, out):
+        self.out = out
+        self.folder = out + '.chunks'
+
+    def chunk_file(self, index):
+        return osp.join(self.folder, f'{index:05d}.npy')
+
+    def resume(self, settings):
+        """``(state, chunks done)`` of an earlier run with the same
+        ``settings``; ``(None, 0)`` (and the chunks removed) if there is
+        none or its settings differ."""
+        try:
+            with open(osp.join(self.folder, self.STATE)) as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            state = None
+        if state is None or state.get('settings') != settings:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return None, 0
+        done = 0
+        while osp.isfile(self.chunk_file(done)):
+            done += 1
+        return state, done
+
+    def start(self, state):
+        """Record ``state`` (``settings``, ``batch_size``, ``chunk_clips``)
+        for a later run to resume from."""
+        os.makedirs(self.folder, exist_ok=True)
+        partial = osp.join(self.folder, self.STATE + '.part')
+        with open(partial, 'w') as f:
+            json.dump(state, f)
+        os.replace(partial, osp.join(self.folder, self.STATE))
+
+    def write(self, index, features):
+        save_atomic(self.chunk_file(index), features)
+
+    def finish(self, chunks):
+        """Join the ``chunks`` chunk files into the final ``.npy`` (written
+        atomically), then remove them; the array."""
+        features = np.concatenate(
+            [np.load(self.chunk_file(i)) for i in range(chunks)])
+        save_atomic(self.out, features)
+        shutil.rmtree(self.folder)
+        return features
 
 
 class ClipFeatureExtractor:
-    """Features of the sliding clips of a video.
+    """Features of the sliding clips of a video, whole or a chunk at a time
+    into a resumable ``.npy``.
 
     Args:
-        model (nn.Module): A 3D recognizer from
-            :func:`~csn_plugin.tools.video_inference.load_recognizer`.
-        clip_len (int): Frames a clip.
-        frame_interval (int): Step between a clip's frames.
-        stride (int): Step between the first frames of two clips.
-        batch_size (int): Clips decoded and run together. Defaults to 8.
+        model, clip_len, frame_interval, stride, max_memory, decode: As
+            :class:`~csn_plugin.tools.sliding_clips.SlidingClipRunner`.
+        batch_size (int | None): Clips decoded and run together; None: as
+            many as ``max_memory`` holds. Defaults to None.
+        chunk_clips (int): Clips a resumable chunk, rounded up to whole
+            batches. Defaults to 32.
     """
 
-    def __init__(self, model, clip_len, frame_interval, stride, batch_size=8):
-        for name, value in (('clip_len', clip_len),
-                            ('frame_interval', frame_interval),
-                            ('stride', stride), ('batch_size', batch_size)):
-            if value < 1:
-                raise ValueError(f'{name} must be >= 1, got {value}')
-        self.model = model
-        self.clip_len = clip_len
-        self.frame_interval = frame_interval
-        self.stride = stride
-        self.batch_size = batch_size
-        self.transforms = frame_transforms(model.cfg)
+    def __init__(self, model, clip_len, frame_interval, stride,
+                 batch_size=None, max_memory=1024**3, decode='pipeline',
+                 chunk_clips=DEFAULT_CHUNK_CLIPS):
+        if chunk_clips < 1:
+            raise ValueError(f'chunk_clips must be >= 1, got {chunk_clips}')
+        self.runner = SlidingClipRunner(model, clip_len, frame_interval,
+                                        stride, max_memory, batch_size,
+                                        decode)
+        self.chunk_clips = chunk_clips
 
-    def __call__(self, path):
+    def __call__(self, path, progress=False):
         """``(num_clips, C)`` float32 features of the video at ``path``.
 
         Raises:
             FileNotFoundError: No such file.
             CorruptVideoError: The video or one of its frames cannot be read.
         """
-        reader = open_video(path)
-        features = []
-        for indices in clip_chunks(
-                len(reader), self.clip_len, self.frame_interval, self.stride,
-                self.batch_size):
-            # Each frame decoded once, however many clips share it.
-            unique, inverse = np.unique(indices, return_inverse=True)
-            frames = read_frames(reader, unique, path)
-            features.append(
-                self.features(list(frames[inverse.ravel()]), len(indices)))
-        return np.concatenate(features)
+        return self.runner.run_video(path, progress=progress)[1]
 
-    @torch.no_grad()
-    def features(self, frames, num_clips):
-        """Features of ``num_clips`` clips given as one list of frames."""
-        shape = frames[0].shape[:2]
-        packed = self.transforms(
-            dict(
-                imgs=frames,
-                num_clips=num_clips,
-                clip_len=self.clip_len,
-                original_shape=shape,
-                img_shape=shape,
-                modality='RGB'))
-        data = self.model.data_preprocessor(pseudo_collate([packed]), False)
-        feats, _ = self.model.extract_feat(data['inputs'], stage='neck')
-        # (num_clips, C, T, H, W) -> (num_clips, C)
-        return feats.mean(dim=(2, 3, 4)).float().cpu().numpy()
+    def settings(self, video):
+        """What the chunks of ``video`` depend on."""
+        runner = self.runner
+        return dict(
+            clip_len=runner.clip_len,
+            frame_interval=runner.frame_interval,
+            stride=runner.stride,
+            frames=video.num_frames,
+            frame_shape=list(runner.frame_shape(video)))
+
+    def extract_to(self, path, out, progress=False, desc=None):
+        """Features of the video at ``path`` into ``out`` (.npy), a chunk
+        at a time, resuming from the chunks an interrupted run left.
+
+        Returns:
+            dict: ``clips``, ``batch_size``, ``frame_shape`` (decoded),
+            ``chunks_reused`` and ``chunks_written``.
+        """
+        video = self.runner.open(path)
+        store = ChunkStore(out)
+        settings = self.settings(video)
+        state, done = store.resume(settings)
+        if state is None:
+            batch = self.runner.batch_size(video)
+            # Chunks of whole batches: a resumed run runs the same batches.
+            state = dict(settings=settings, batch_size=int(batch),
+                         chunk_clips=-(-self.chunk_clips // batch) * batch)
+            store.start(state)
+        batch, chunk = state['batch_size'], state['chunk_clips']
+        total = -(-video.num_clips // chunk)
+        written, pending = 0, []
+        with tqdm(total=video.num_clips, initial=min(done * chunk,
+                                                     video.num_clips),
+                  unit='clip', desc=desc, leave=False,
+                  disable=not progress) as bar:
+            for _, feats in self.runner.stream(video, batch, done * chunk,
+                                               progress=bar):
+                pending.append(feats)
+                if sum(map(len, pending)) == chunk:
+                    store.write(done + written, np.concatenate(pending))
+                    written, pending = written + 1, []
+            if pending:
+                store.write(done + written, np.concatenate(pending))
+                written += 1
+        assert done + written == total, (done, written, total)
+        features = store.finish(total)
+        return dict(clips=len(features), batch_size=batch,
+                    frame_shape=settings['frame_shape'],
+                    chunks_reused=done, chunks_written=written)
 
 
 def read_video_list(list_file, video_root=None):
@@ -199,8 +269,23 @@ def parse_args(argv=None):
         help='step between the first frames of two clips (default: '
         'clip-len x frame-interval, clips side by side)')
     parser.add_argument(
-        '--batch-size', type=int, default=8,
-        help='clips decoded and run together; bounds memory (default 8)')
+        '--max-memory', default=DEFAULT_MAX_MEMORY,
+        help='memory for a batch of clips: decoded frames, network input '
+        'and activations, e.g. 512M, 2G (default %(default)s); the batch '
+        'size follows from it')
+    parser.add_argument(
+        '--batch-size', type=int,
+        help='clips decoded and run together, instead of what --max-memory '
+        'holds')
+    parser.add_argument(
+        '--chunk-clips', type=int, default=DEFAULT_CHUNK_CLIPS,
+        help='clips a chunk written to disk; a killed run resumes from its '
+        'last chunk (default %(default)s, rounded up to whole batches)')
+    parser.add_argument(
+        '--decode', choices=DECODE_MODES, default='pipeline',
+        help="pipeline: decode at the size of the test pipeline's resize "
+        "(default); full: at the video's size, then resize as MMAction2 "
+        'does')
     parser.add_argument(
         '--device', help='cpu, cuda or cuda:N (default: the GPU if there '
         'is one, with --launcher the local rank\'s)')
@@ -213,15 +298,6 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
-
-
-def sampling_defaults(cfg):
-    """``clip_len`` and ``frame_interval`` of the test ``SampleFrames``."""
-    for step in cfg.test_dataloader.dataset.pipeline:
-        if step['type'] == 'SampleFrames':
-            return step['clip_len'], step.get('frame_interval', 1)
-    raise ValueError('no SampleFrames in the test pipeline: give --clip-len '
-                     'and --frame-interval')
 
 
 def init_processes(launcher):
@@ -248,7 +324,8 @@ def extract_all(extractor, videos, out_dir, progress=True):
 
     Returns:
         list[dict]: One record a video: ``video``, ``status`` (``'done'``,
-        ``'already done'`` or ``'failed'``), ``clips`` or ``error``.
+        ``'already done'`` or ``'failed'``), ``clips`` (and how it ran) or
+        ``error``.
     """
     records = []
     bar = tqdm(videos, desc='videos', unit='video', disable=not progress)
@@ -258,13 +335,13 @@ def extract_all(extractor, videos, out_dir, progress=True):
             records.append(dict(video=name, status='already done'))
             continue
         try:
-            features = extractor(path)
+            done = extractor.extract_to(path, out, progress=progress,
+                                        desc=osp.basename(name))
         except (FileNotFoundError, CorruptVideoError) as err:
             tqdm.write(f'skipped {name}: {err}', file=sys.stderr)
             records.append(dict(video=name, status='failed', error=str(err)))
             continue
-        save_atomic(out, features)
-        records.append(dict(video=name, status='done', clips=len(features)))
+        records.append(dict(video=name, status='done', **done))
     return records
 
 
@@ -277,15 +354,16 @@ def main(argv=None):
         videos = read_video_list(args.video_list, args.video_root)
         model = load_recognizer(args.config, args.checkpoint, device,
                                 args.cfg_options)
-        clip_len, frame_interval = sampling_defaults(model.cfg)
+        clip_len, frame_interval = pipeline_sampling(model.cfg)
         if args.clip_len is not None:
             clip_len = args.clip_len
         if args.frame_interval is not None:
             frame_interval = args.frame_interval
         stride = (clip_len * frame_interval
                   if args.stride is None else args.stride)
-        extractor = ClipFeatureExtractor(model, clip_len, frame_interval,
-                                         stride, args.batch_size)
+        extractor = ClipFeatureExtractor(
+            model, clip_len, frame_interval, stride, args.batch_size,
+            parse_memory(args.max_memory), args.decode, args.chunk_clips)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'error: {err}')
     start = time.perf_counter()
@@ -306,6 +384,8 @@ def main(argv=None):
         clip_len=clip_len,
         frame_interval=frame_interval,
         stride=stride,
+        max_memory=args.max_memory,
+        decode=args.decode,
         processes=world_size,
         seconds=round(time.perf_counter() - start, 2),
         counts=counts,

@@ -18,7 +18,7 @@ from csn_plugin.datasets.transforms import (CorruptVideoError,
 
 __all__ = [
     'VIDEO_EXTENSIONS', 'find_videos', 'default_device', 'load_recognizer',
-    'open_video', 'read_frames', 'frame_transforms'
+    'open_video', 'read_frames', 'decoded_steps', 'frame_transforms'
 ]
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.webm', '.mov')
@@ -113,8 +113,8 @@ def read_frames(reader, indices, path):
         return reader.get_batch(np.asarray(indices)).asnumpy()
 
 
-def frame_transforms(cfg):
-    """The test pipeline's transforms after decoding (resize, crop, format,
+def decoded_steps(cfg):
+    """The test pipeline's steps after decoding (resize, crop, format,
     pack), one view a clip: ``ThreeCrop``/``TenCrop`` become a
     ``CenterCrop`` of the same size.
 
@@ -122,10 +122,7 @@ def frame_transforms(cfg):
         cfg (Config): A recognizer config with ``test_dataloader``.
 
     Returns:
-        Compose: Takes ``imgs`` (a list of frames, ``num_clips`` clips of
-        ``clip_len`` frames), ``num_clips``, ``clip_len``,
-        ``original_shape`` and ``img_shape``, gives ``inputs`` and
-        ``data_samples``.
+        list[dict]: The steps' configs.
     """
     pipeline = [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
     types = [str(t['type']) for t in pipeline]
@@ -140,5 +137,21 @@ def frame_transforms(cfg):
     if not with_format or with_format[0].get('input_format') != 'NCTHW':
         raise ValueError('the test pipeline must end with FormatShape('
                          "input_format='NCTHW'): a 3D recognizer's clips")
+    return steps
+
+
+def frame_transforms(cfg):
+    """:func:`decoded_steps` as one transform.
+
+    Args:
+        cfg (Config): A recognizer config with ``test_dataloader``.
+
+    Returns:
+        Compose: Takes ``imgs`` (a list of frames, ``num_clips`` clips of
+        ``clip_len`` frames), ``num_clips``, ``clip_len``,
+        ``original_shape`` and ``img_shape``, gives ``inputs`` and
+        ``data_samples``.
+    """
+    steps = decoded_steps(cfg)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     return Compose(steps)

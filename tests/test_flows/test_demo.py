@@ -160,3 +160,91 @@ def test_mmaction_inference_api(tiny_data, trained_config, checkpoint):
     (scores, ) = prediction['rec_scores']
     assert len(scores) == 4 and sum(scores) == pytest.approx(1, abs=1e-5)
     assert prediction['rec_labels'] == [[int(np.argmax(scores))]]
+
+
+def test_timeline_png_and_csv(test_data, tiny_data, trained_config,
+                              checkpoint, tmp_path, capsys):
+    """The top classes over time of test.mp4 (300 frames, 30 fps): clips of
+    the config's 8 x 2 frames every 4 frames, streamed in a small memory
+    budget."""
+    video = osp.join(test_data, 'test.mp4')
+    png, table = tmp_path / 'timeline.png', tmp_path / 'timeline.csv'
+    demo.main([
+        video, trained_config, checkpoint, '--label-map',
+        osp.join(tiny_data, 'label_map.txt'), '--top-k', '3', '--timeline',
+        str(png), str(table), '--timeline-stride', '4', '--max-memory',
+        '32M', '--device', 'cpu', '--no-progress'
+    ])
+    out = capsys.readouterr().out
+    assert f'timeline of 72 clips: {png}, {table}' in out
+    names = open(osp.join(tiny_data, 'label_map.txt')).read().split()
+    with open(table) as f:
+        rows = list(csv.reader(f))
+    header, rows = rows[0], rows[1:]
+    # clips start at 0, 4, ..., 284 (the last whole clip of 15 frames)
+    assert len(rows) == 72 and all(len(row) == 8 for row in rows)
+    assert header[:5] == ['clip', 'start_s', 'end_s', 'top_label',
+                          'top_score']
+    assert len(set(header[5:])) == 3 and set(header[5:]) <= set(names)
+    starts = np.array([float(row[1]) for row in rows])
+    ends = np.array([float(row[2]) for row in rows])
+    np.testing.assert_allclose(starts, np.arange(0, 285, 4) / 30, atol=1e-3)
+    assert (np.diff(starts) > 0).all() and (ends > starts).all()
+    for row in rows:
+        scores = np.array(row[5:], float)
+        assert row[3] in names and 0 < float(row[4]) <= 1
+        assert ((0 <= scores) & (scores <= float(row[4]) + 1e-4)).all()
+    # The clips are told apart: the scores change over the video.
+    assert np.ptp(np.array([row[5] for row in rows], float)) > 0
+    # The classes of the header are the best by mean score, best first.
+    means = np.array([[float(v) for v in row[5:]] for row in rows]).mean(0)
+    assert (np.diff(means) <= 1e-4).all()
+    import matplotlib.pyplot as plt
+    image = plt.imread(str(png))  # RGBA, floats in [0, 1]
+    assert image.shape == (450, 1000, 4)
+    assert image[..., :3].std() > 0.04  # not blank
+
+
+@pytest.mark.parametrize('kind', ['missing', 'not a video', 'zero bytes',
+                                  'text as mp4', 'folder'])
+def test_bad_inputs_give_one_line_errors(kind, tmp_path, trained_config,
+                                         checkpoint, test_data):
+    path = tmp_path / {'missing': 'none.mp4', 'not a video': 'notes.txt',
+                       'zero bytes': 'empty.mp4', 'text as mp4': 'text.mp4',
+                       'folder': 'videos'}[kind]
+    expected = {
+        'missing': f'error: no such file or folder: {path}',
+        'not a video': f'error: {path}: not a video file name',
+        'zero bytes': f'error: corrupt or unreadable video {path}',
+        'text as mp4': f'error: corrupt or unreadable video {path}',
+        'folder': f'error: {path} is a folder: --timeline takes one video',
+    }[kind]
+    if kind == 'not a video':
+        path.write_text('notes\n')
+    elif kind == 'zero bytes':
+        path.write_bytes(b'')
+    elif kind == 'text as mp4':
+        path.write_text('not a video\n')
+    elif kind == 'folder':
+        path.mkdir()
+        os.symlink(osp.join(test_data, 'test.mp4'), path / 'a.mp4')
+    with pytest.raises(SystemExit) as exc:
+        demo.main([str(path), trained_config, checkpoint, '--timeline',
+                   str(tmp_path / 't.png'), '--device', 'cpu'])
+    message = str(exc.value)
+    assert message.startswith(expected) and '\n' not in message
+    assert not (tmp_path / 't.png').exists()
+
+
+def test_timeline_option_errors(tmp_path, trained_config, checkpoint,
+                                test_data, capsys):
+    video = osp.join(test_data, 'test.mp4')
+    for option, error in (
+            (['--timeline', 'x.txt'], '--timeline must end with one of'),
+            (['--timeline', 'x.png', '--timeline-stride', '0'],
+             '--timeline-stride must be >= 1, got 0'),
+            (['--timeline', 'x.png', '--max-memory', 'lots'],
+             "--max-memory: not a memory size: 'lots'")):
+        with pytest.raises(SystemExit):
+            demo.main([video, trained_config, checkpoint, *option])
+        assert error in capsys.readouterr().err

@@ -1,16 +1,21 @@
 """``python -m csn_plugin.tools.extract_features``: sliding-clip features of
-whole videos, read in bounded chunks, resumable, several processes; on the
-tiny trained model and the videos of ../shared/data."""
+whole videos, read in bounded chunks, resumable inside a video, several
+processes; on the tiny trained model, the videos of tests/data and videos
+generated here."""
 import json
 import os
 import os.path as osp
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from flow_helpers import free_port, run
 
 from csn_plugin.tools import extract_features as ef
+from csn_plugin.tools import sliding_clips
 from csn_plugin.tools.video_inference import load_recognizer
 
 CLIPS = dict(clip_len=8, frame_interval=2, stride=16)
@@ -87,7 +92,9 @@ def test_corrupt_and_missing_videos_are_reported(single_run, video_list):
         f'video not found: {osp.join(root, "missing.mp4")}')
     # test.avi: 164 frames -> clips start at 0, 16, ..., 144
     avi = lines[-3]
-    assert records[avi] == dict(video=avi, status='done', clips=10)
+    assert records[avi]['status'] == 'done' and records[avi]['clips'] == 10
+    # decoded at the tiny config's Resize((-1, 64)) size, not 340x256
+    assert records[avi]['frame_shape'] == [64, 85]
     assert np.load(npy_of(out_dir, avi)).shape == (10, 256)
     # a 20-frame tiny video: one clip
     assert np.load(npy_of(out_dir, lines[0])).shape == (1, 256)
@@ -97,18 +104,18 @@ def test_corrupt_and_missing_videos_are_reported(single_run, video_list):
 def test_reads_a_bounded_number_of_frames(model, video_list, single_run,
                                           monkeypatch):
     requests = []
-    read_frames = ef.read_frames
+    read_frames = sliding_clips.read_frames
 
     def recording(reader, indices, path):
         requests.append(len(indices))
         return read_frames(reader, indices, path)
 
-    monkeypatch.setattr(ef, 'read_frames', recording)
+    monkeypatch.setattr(sliding_clips, 'read_frames', recording)
     extractor = ef.ClipFeatureExtractor(model, batch_size=3, **CLIPS)
     _, root, _ = video_list
     features = extractor(osp.join(root, 'shared', 'test.avi'))
-    # 10 clips of 8 frames, 3 clips at a time
-    assert requests == [24, 24, 24, 8]
+    # the first frame (its size), then 10 clips of 8 frames, 3 at a time
+    assert requests == [1, 24, 24, 24, 8]
     assert features.shape == (10, 256) and features.dtype == np.float32
     assert np.isfinite(features).all() and features.std(axis=0).max() > 0
     # The same as in chunks of 8 clips (the default, in single_run).
@@ -124,24 +131,32 @@ def test_rerun_skips_finished_videos_and_a_killed_write_leaves_no_file(
     real_save = np.save
     saved = []
 
-    def killed_after_three(file, array):
-        if len(saved) == 3:
+    # Each one-clip tiny video saves one chunk, then its .npy: the 8th save
+    # is the 4th video's .npy, killed half written.
+    def killed_at_the_eighth(file, array):
+        if len(saved) == 7:
             file.write(b'half')  # what a kill during the write leaves
             raise KeyboardInterrupt
         saved.append(array)
         real_save(file, array)
 
-    monkeypatch.setattr(ef.np, 'save', killed_after_three)
+    monkeypatch.setattr(ef.np, 'save', killed_at_the_eighth)
     with pytest.raises(KeyboardInterrupt):
         extract(trained_config, checkpoint, video_list, tmp_path)
     monkeypatch.undo()
     done = [npy_of(tmp_path, line) for line in lines[:3]]
     assert all(osp.isfile(path) for path in done)
     assert not osp.exists(npy_of(tmp_path, lines[3]))
+    assert osp.isfile(npy_of(tmp_path, lines[3]) + '.chunks/00000.npy')
 
     summary = extract(trained_config, checkpoint, video_list, tmp_path,
                       '--no-progress')
     assert summary['counts'] == {'done': 2, 'already done': 3, 'failed': 2}
+    records = {r['video']: r for r in summary['videos']}
+    # the 4th video: its finished chunk reused, nothing recomputed
+    assert records[lines[3]]['chunks_reused'] == 1
+    assert records[lines[3]]['chunks_written'] == 0
+    assert not osp.exists(npy_of(tmp_path, lines[3]) + '.chunks')
     single_dir, _ = single_run
     for line in lines[:-2]:
         np.testing.assert_allclose(
@@ -189,3 +204,105 @@ def test_bad_arguments_name_the_problem(tmp_path, trained_config, checkpoint):
     with pytest.raises(SystemExit, match='error: stride must be >= 1, got 0'):
         ef.main([trained_config, checkpoint, '--video-list', str(one),
                  '--out-dir', str(tmp_path), '--stride', '0'])
+
+
+def ffmpeg_video(path, *args):
+    """A video made by the ffmpeg binary of imageio-ffmpeg."""
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), '-loglevel', 'error',
+                    '-y', *map(str, args), '-c:v', 'libx264', '-preset',
+                    'ultrafast', '-pix_fmt', 'yuv420p', str(path)],
+                   check=True)
+    return str(path)
+
+
+def extract_command(config, checkpoint, list_file, root, out_dir, *extra):
+    return [
+        sys.executable, '-m', 'csn_plugin.tools.extract_features', config,
+        checkpoint, '--video-list', str(list_file), '--video-root',
+        str(root), '--out-dir', str(out_dir), '--device', 'cpu',
+        '--no-progress', *CLIP_ARGS, *map(str, extra)
+    ]
+
+
+def peak_rss_mib(cmd):
+    """Run ``cmd``; its peak RSS (MiB), from the kernel's accounting of
+    this one child (``wait4``)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            env=dict(os.environ, OMP_NUM_THREADS='2'))
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, output.decode()[-3000:]
+    return usage.ru_maxrss / 1024
+
+
+def test_memory_does_not_grow_with_the_resolution(tmp_path, trained_config,
+                                                  checkpoint):
+    """A 1920x1080 video and the same at 85x64 take the same memory: frames
+    are decoded at the pipeline's 85x64. Decoding at full size (MMAction2's
+    route, the extractor's before) takes hundreds of MiB more with the same
+    batches."""
+    for name, size in (('hd.mp4', '1920x1080'), ('small.mp4', '85x64')):
+        ffmpeg_video(tmp_path / name, '-f', 'lavfi', '-i',
+                     f'testsrc2=size={size}:rate=30', '-frames:v', '150')
+        (tmp_path / f'{name}.txt').write_text(f'{name}\n')
+    budget = ['--max-memory', '64M']
+
+    def peak(name, *extra):
+        return peak_rss_mib(extract_command(
+            trained_config, checkpoint, tmp_path / f'{name}.txt', tmp_path,
+            tmp_path / f'out_{name}_{len(extra)}', *extra))
+
+    small, hd = peak('small.mp4', *budget), peak('hd.mp4', *budget)
+    full = peak('hd.mp4', '--decode', 'full', '--batch-size', '8')
+    # 9 clips of 8 frames: a batch of 8 holds 64 decoded 1080p frames,
+    # 380 MiB, and a copy.
+    assert hd < small + 100, (small, hd, full)
+    assert full > small + 300, (small, hd, full)
+
+
+def test_kill_inside_a_video_resumes_from_its_last_chunk(
+        tmp_path, trained_config, checkpoint, test_data):
+    """SIGKILL while a long video is being extracted, a chunk of 2 clips at
+    a time: the rerun reuses every chunk finished before the kill and
+    writes a .npy that is byte for byte the uninterrupted run's."""
+    # a key frame every 16 frames: each clip decodes few frames
+    ffmpeg_video(tmp_path / 'long.mp4', '-stream_loop', '1', '-i',
+                 osp.join(test_data, 'test.mp4'), '-g', '16')
+    list_file = tmp_path / 'list.txt'
+    list_file.write_text('long.mp4\n')
+    settings = ['--batch-size', '1', '--chunk-clips', '2']
+
+    def command(out_dir):
+        return extract_command(trained_config, checkpoint, list_file,
+                               tmp_path, out_dir, *settings)
+
+    chunks = tmp_path / 'killed' / 'long.npy.chunks'
+    proc = subprocess.Popen(command(tmp_path / 'killed'),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, OMP_NUM_THREADS='2'))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if chunks.is_dir() and len(list(chunks.glob('0*.npy'))) >= 3:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, 'finished before the kill'
+    finished = len(list(chunks.glob('0*.npy')))  # not the .part files
+    assert not (tmp_path / 'killed' / 'long.npy').exists()
+
+    run(command(tmp_path / 'killed'))
+    run(command(tmp_path / 'whole'))
+    summary = json.loads((tmp_path / 'killed' / 'summary.json').read_text())
+    (record, ) = summary['videos']
+    # 600 frames, clips of 8 x 2 every 16 frames: 37 clips, 19 chunks
+    assert record['clips'] == 37
+    assert record['chunks_reused'] == finished >= 3
+    assert record['chunks_written'] == 19 - finished >= 1
+    assert not chunks.exists()
+    resumed = (tmp_path / 'killed' / 'long.npy').read_bytes()
+    assert resumed == (tmp_path / 'whole' / 'long.npy').read_bytes()

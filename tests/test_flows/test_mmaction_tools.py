@@ -35,9 +35,10 @@ def test_clip_feature_extraction_video_root(tmp_path, test_data,
         test_data, '--long-video-mode', '--clip-interval', '16',
         '--frame-interval', '2'
     ])
+    # decoded at full size and resized by the pipeline, as MMAction2 does
     extractor = ClipFeatureExtractor(
         load_recognizer(trained_config, checkpoint, 'cpu'),
-        clip_len=8, frame_interval=2, stride=16)
+        clip_len=8, frame_interval=2, stride=16, decode='full')
     # Clip centres every 16 frames from frame 8; csn_plugin stops at the
     # last whole clip, MMAction2 may add one clamped to the last frame.
     for name, total, ours_clips in (('test.mp4', 300, 18),
