@@ -29,7 +29,7 @@ every hook fires and sees what the eager modules compute.
 from .compiled import CompiledInference
 from .cpu_kernels import conv_act, private_op_works
 from .deploy import (Deployable, FusedConv3d, FusedResidualBlock3d,
-                     fuse_block, fuse_unit, fuse_units)
+                     fuse_block, fuse_unit, fuse_units, unit_problem)
 from .fold_bn import fold_frozen_bn_per_call
 from .layout import MEMORY_FORMATS, set_memory_format
 from .mixed_precision import (MixedPrecisionConv3d, bf16_autocast,
@@ -43,5 +43,5 @@ __all__ = [
     'conv_act', 'cpu_bf16_autocast', 'cpu_bf16_or_warn', 'cpu_summary',
     'disabled', 'enabled', 'fold_frozen_bn_per_call', 'fuse_block',
     'fuse_unit', 'fuse_units', 'hooked', 'native_bf16', 'private_op_works',
-    'set_memory_format'
+    'set_memory_format', 'unit_problem'
 ]

@@ -93,7 +93,9 @@ def _check(op, dtype, memory_format):
     fmt = (torch.channels_last_3d if memory_format == 'channels_last_3d'
            else torch.contiguous_format)
     gen = torch.Generator().manual_seed(0)  # leaves the global RNG alone
-    with torch.device('cpu'), torch.no_grad():  # whatever the default
+    # whatever the caller's default device and autocast
+    with torch.device('cpu'), torch.no_grad(), torch.autocast(
+            'cpu', enabled=False):
         for groups in (8, 1):
             conv = _Geometry(groups)
             x, residual = (torch.randn(1, 8, 3, 5, 5, generator=gen).to(

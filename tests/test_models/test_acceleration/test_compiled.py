@@ -92,7 +92,7 @@ def test_steps_aside(model, wrapper, compile_enabled, monkeypatch, why):
     fired = []
     hook = lambda module, args, out: fired.append(1)  # noqa: E731
     if why == 'hook':
-        handle = backbone.layer2[0].conv3.register_forward_hook(hook)
+        handle = backbone.layer2[0].last.register_forward_hook(hook)
     elif why == 'global hook':
         handle = torch.nn.modules.module.register_module_forward_hook(hook)
     try:
