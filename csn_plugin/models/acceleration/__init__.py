@@ -17,6 +17,8 @@ sequential stages):
   fallback;
 - :mod:`.compiled`: :class:`CompiledInference`, ``torch.compile`` for a
   deployed backbone, stepping aside for hooks;
+- :mod:`.route`: :class:`FastestRoute`, eager or compiled, whichever a
+  one-off measurement found faster on this CPU (``mim test``'s route);
 - :mod:`.mixed_precision`: the bf16 policy, bf16 where the CPU has it and
   fp32 where not;
 - :mod:`.support`: the CPU facts (:func:`cpu_summary`, :func:`native_bf16`),
@@ -34,11 +36,12 @@ from .fold_bn import fold_frozen_bn_per_call
 from .layout import MEMORY_FORMATS, set_memory_format
 from .mixed_precision import (MixedPrecisionConv3d, bf16_autocast,
                               cpu_bf16_autocast, cpu_bf16_or_warn)
+from .route import FastestRoute
 from .support import (PATHS, cpu_summary, disabled, enabled, hooked,
                       native_bf16)
 
 __all__ = [
-    'CompiledInference', 'Deployable', 'FusedConv3d', 'FusedResidualBlock3d',
+    'CompiledInference', 'Deployable', 'FastestRoute', 'FusedConv3d', 'FusedResidualBlock3d',
     'MEMORY_FORMATS', 'MixedPrecisionConv3d', 'PATHS', 'bf16_autocast',
     'conv_act', 'cpu_bf16_autocast', 'cpu_bf16_or_warn', 'cpu_summary',
     'disabled', 'enabled', 'fold_frozen_bn_per_call', 'fuse_block',
