@@ -19,6 +19,8 @@ Units that cannot be fused (a sigmoid gate, a group norm, explicit padding,
 a conv class with its own forward) stay as they are, and their blocks add
 the shortcut themselves.
 """
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -29,9 +31,11 @@ from ..blocks import ResidualBlock3d
 from .cpu_kernels import conv_act
 from .fold_bn import check_foldable, folded_params
 from .mixed_precision import MixedPrecisionConv3d, cpu_bf16_autocast
+from .support import hooked
 
 __all__ = [
-    'Deployable', 'FusedConv3d', 'FusedResidualBlock3d', 'fuse_block',
+    'Deployable', 'FusedConv3d', 'FusedResidualBlock3d', 'FusedStage',
+    'fuse_block',
     'fuse_unit', 'fuse_units', 'unit_problem'
 ]
 
@@ -133,14 +137,43 @@ class FusedResidualBlock3d(nn.Module):
         self.last = last
         self.act = act
 
-    def forward(self, x):
+    def forward(self, x, input_reusable=False):
+        """``last(branch(x), shortcut(x))``.
+
+        Args:
+            x (Tensor): The block's input.
+            input_reusable (bool): Whether the caller made ``x`` and nothing
+                else holds it, so that the sum may be written into it
+                (:class:`FusedStage` says so where that holds).
+        """
         identity = x if self.downsample is None else self.downsample(x)
         out = self.branch(x)
         if self.last is not None:
             # a projected shortcut was made here: the sum may overwrite it
-            return self.last(out, identity,
-                             reuse_residual=self.downsample is not None)
+            return self.last(out, identity, reuse_residual=(
+                self.downsample is not None or input_reusable))
         return self.act(out + identity)
+
+
+class FusedStage(nn.Sequential):
+    """A deployed stage: its modules in order, as ``nn.Sequential``; a
+    :class:`FusedResidualBlock3d` whose input is the previous module's
+    output, which no hook can see (:func:`~.support.hooked`), may write its
+    sum into that input instead of a fresh tensor (fresh large tensors cost
+    page faults on CPU). The stage's own input is never written."""
+
+    def forward(self, x):
+        previous = None
+        for module in self:
+            if isinstance(module, FusedResidualBlock3d):
+                reusable = (previous is not None and not hooked(previous)
+                            and not hooked(module))
+                out = module(x, input_reusable=reusable)
+            else:
+                out = module(x)
+            previous = module if out is not x else None
+            x = out
+        return x
 
 
 def unit_problem(module):
@@ -246,7 +279,8 @@ def fuse_block(block):
 
 def fuse_blocks(model):
     """Replace every :class:`~..blocks.ResidualBlock3d` in ``model`` by its
-    :func:`fuse_block`, in place.
+    :func:`fuse_block`, and every plain ``nn.Sequential`` of them by a
+    :class:`FusedStage`, in place.
 
     Returns:
         int: How many blocks were replaced.
@@ -257,6 +291,12 @@ def fuse_blocks(model):
             if isinstance(child, ResidualBlock3d):
                 setattr(parent, name, fuse_block(child))
                 count += 1
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Sequential and any(
+                    isinstance(m, FusedResidualBlock3d) for m in child):
+                setattr(parent, name,
+                        FusedStage(OrderedDict(child.named_children())))
     return count
 
 
