@@ -30,7 +30,7 @@ every hook fires and sees what the eager modules compute.
 """
 from .compiled import CompiledInference
 from .cpu_kernels import conv_act, private_op_works
-from .deploy import (Deployable, FusedConv3d, FusedResidualBlock3d,
+from .deploy import (Deployable, FusedConv3d, FusedResidualBlock3d, FusedStage,
                      fuse_block, fuse_unit, fuse_units, unit_problem)
 from .fold_bn import fold_frozen_bn_per_call
 from .layout import MEMORY_FORMATS, set_memory_format
@@ -41,7 +41,8 @@ from .support import (PATHS, cpu_summary, disabled, enabled, hooked,
                       native_bf16)
 
 __all__ = [
-    'CompiledInference', 'Deployable', 'FastestRoute', 'FusedConv3d', 'FusedResidualBlock3d',
+    'CompiledInference', 'Deployable', 'FastestRoute', 'FusedConv3d',
+    'FusedResidualBlock3d', 'FusedStage',
     'MEMORY_FORMATS', 'MixedPrecisionConv3d', 'PATHS', 'bf16_autocast',
     'conv_act', 'cpu_bf16_autocast', 'cpu_bf16_or_warn', 'cpu_summary',
     'disabled', 'enabled', 'fold_frozen_bn_per_call', 'fuse_block',

@@ -80,9 +80,8 @@ class FusedConv3d(nn.Conv3d):
                 gradients).
         """
         if (residual is not None) != self.adds_residual:
-            raise ValueError(
-                f'this FusedConv3d {"needs" if self.adds_residual else "takes no"}'
-                ' residual input')
+            need = 'needs' if self.adds_residual else 'takes no'
+            raise ValueError(f'this FusedConv3d {need} residual input')
         if torch.compiler.is_compiling():  # plain ops the compiler fuses
             out = self._conv_forward(x, self.weight, self.bias)
             if residual is not None:

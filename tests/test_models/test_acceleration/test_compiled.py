@@ -8,7 +8,7 @@ from csn_reference import max_relative_error, randomize_bn
 
 from csn_plugin.models import ResNet3dCSN
 from csn_plugin.models.acceleration import (CompiledInference, compiled,
-                                            disabled, support)
+                                            disabled)
 
 CLIP = (1, 3, 8, 32, 32)
 
@@ -26,14 +26,6 @@ def model():
         expected = backbone(x)
     backbone.switch_to_deploy()
     return backbone, x, expected
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    messages = []
-    monkeypatch.setattr(support, 'print_log',
-                        lambda msg, **kwargs: messages.append(msg))
-    return messages
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from csn_plugin.models import ResNet3dCSN
-from csn_plugin.models.acceleration import FastestRoute, route, support
+from csn_plugin.models.acceleration import FastestRoute, route
 
 CLIP = (1, 3, 8, 32, 32)
 
@@ -17,14 +17,6 @@ def deployed():
     backbone.init_weights()
     backbone.switch_to_deploy()
     return backbone
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    messages = []
-    monkeypatch.setattr(support, 'print_log',
-                        lambda msg, **kwargs: messages.append(msg))
-    return messages
 
 
 @pytest.mark.parametrize('faster', ['eager', 'compiled'])
