@@ -23,7 +23,6 @@ that leaks.
 """
 import argparse
 import os.path as osp
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from torch.utils.data import DataLoader
 
 import csn_plugin  # noqa: F401  (registers the dataset and transforms)
 from csn_plugin.datasets import generate_motion_dataset
+from csn_plugin.models.acceleration import cpu_summary
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -45,26 +45,6 @@ SHARED_DATA = osp.join(REPO, 'tests', 'data')
 PIPELINE_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
                            'motion_8x112_video.py')
 MIB = 2**20
-
-
-def cpu_description():
-    """The CPU's model name and the vector extensions torch may use."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                key, _, value = line.partition(':')
-                if key.strip() == 'model name':
-                    name = value.strip()
-                elif key.strip() == 'flags':
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    extensions = ', '.join(
-        f'{ext}: {"yes" if ext in flags else "no"}'
-        for ext in ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile'))
-    return f'{name} ({extensions})'
 
 
 def make_list(folder, generated_per_class, shared_data):
@@ -207,7 +187,7 @@ def main(argv=None):
                              args.clips, args.seed)
         recycling = (f'recycled every {args.tasks_per_worker} clips'
                      if args.tasks_per_worker else 'never recycled')
-        print(f'CPU: {cpu_description()}; torch {torch.__version__}, '
+        print(f'CPU: {cpu_summary()}; torch {torch.__version__}, '
               f'{torch.get_num_threads()} threads')
         print(f'Decode soak: {args.clips} clips of {videos}, drawn at '
               f'random ({100 * args.shared_fraction:.0f} % from the shared '

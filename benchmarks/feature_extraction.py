@@ -41,7 +41,6 @@ import logging
 import os
 import os.path as osp
 import pickle
-import platform
 import subprocess
 import sys
 import tempfile
@@ -53,27 +52,14 @@ import numpy as np
 import psutil
 import torch
 
+from csn_plugin.models.acceleration import cpu_summary
+
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 SHARED = osp.join(REPO, 'tests', 'data')
 DEFAULT_CONFIG = osp.join(REPO, 'configs',
                           'ircsn_ig65m_r50_bnfrozen_32x2x1_kinetics400.py')
 BIN = osp.dirname(sys.executable)
-
-
-def cpu_name():
-    name = platform.processor() or 'unknown CPU'
-    with open('/proc/cpuinfo') as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        if line.startswith('model name'):
-            name = line.split(':', 1)[1].strip()
-            break
-    flags = next((line.split(':', 1)[1].split() for line in lines
-                  if line.startswith('flags')), [])
-    isa = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile')
-           if f in flags]
-    return f'{name} ({", ".join(isa) or "no AVX2"}), {os.cpu_count()} cores'
 
 
 def write_long_video(path, frames, size=(320, 240), fps=30, seed=0):
@@ -313,15 +299,17 @@ def main():
                          'the same clips')
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     if args.resolutions:
-        print(f'CPU: {cpu_name()}; torch {torch.__version__}, '
-              f'{args.threads} threads; config: '
+        print(f'CPU: {cpu_summary()}, {os.cpu_count()} cores; '
+              f'torch {torch.__version__}, {args.threads} threads; config: '
               f'{osp.relpath(args.config, REPO)} (random weights), clips of '
               f'32x2 frames every {args.stride}, --max-memory '
-              f'{args.max_memory}\n')
+              f'{args.max_memory}
+')
         run_resolutions(args, env)
         return
-    print(f'CPU: {cpu_name()}; torch {torch.__version__}, '
-          f'{args.threads} threads a tool; load average at start '
+    print(f'CPU: {cpu_summary()}, {os.cpu_count()} cores; '
+          f'torch {torch.__version__}, {args.threads} threads a tool; '
+          f'load average at start '
           f'{"/".join(f"{v:.1f}" for v in os.getloadavg())}')
     print(f'config: {osp.relpath(args.config, REPO)} (random weights), '
           f'clips of {args.clip_len}x{args.frame_interval} frames every '

@@ -12,7 +12,8 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from csn_plugin.models import ResNet3dCSN as PluginCSN
-from csn_plugin.models.acceleration import CompiledInference, native_bf16
+from csn_plugin.models.acceleration import (CompiledInference, FastestRoute,
+                                            native_bf16)
 from mmaction.models.backbones.resnet3d_csn import \
     ResNet3dCSN as BuiltinCSN  # replaced in MODELS, not here
 
@@ -33,11 +34,14 @@ class Impl:
     label: str
     builtin: bool = False  # MMAction2's class (else the plugin's)
     deploy: bool = False  # switch_to_deploy()
-    compile: bool = False  # torch.compile (inductor, freezing)
+    # torch.compile (inductor, freezing); 'auto': FastestRoute, mim test's
+    compile: object = False
     dtype: str = 'fp32'  # autocast dtype unless fp32
     memory_format: str = 'channels_last_3d'
 
 
+#: the row of mim test's CPU route
+MIM_TEST_ROUTE = 'mim test route (deploy, eager or compiled)'
 #: the reference row of every case
 BUILTIN = Impl('MMAction2', builtin=True)
 #: the public compiler on MMAction2's unmodified model: weights in
@@ -59,15 +63,17 @@ class Case:
 
 def inference_impls(device, compile):
     """MMAction2's model (eager; compiled unless ``compile`` is off) and
-    the plugin's inference paths: the val path, the test path (deploy), the
-    test path with ``--compile`` (unless ``compile`` is off), and bf16 where
-    this CPU has it."""
+    the plugin's inference paths: the val path (eval, plain modules),
+    deploy eagerly, deploy compiled and ``mim test``'s route (the faster
+    of the two, measured in the warm-up call) unless ``compile`` is off,
+    and bf16 where this CPU has it."""
     impls = [BUILTIN]
     if compile:
         impls.append(BUILTIN_COMPILED)
     impls += [Impl('eval'), Impl('deploy', deploy=True)]
     if compile:
-        impls.append(Impl('deploy + compile', deploy=True, compile=True))
+        impls += [Impl('deploy + compile', deploy=True, compile=True),
+                  Impl(MIM_TEST_ROUTE, deploy=True, compile='auto')]
     if device == 'cuda' or native_bf16():
         impls.append(Impl('deploy, bf16', deploy=True, dtype='bf16'))
     if device == 'cuda':
@@ -196,6 +202,8 @@ def prepare(case, impl, builtin, device):
         if impl.builtin:
             model = torch.compile(model, dynamic=False,
                                   options=dict(freezing=True))
+        elif impl.compile == 'auto':
+            model = FastestRoute(model)
         else:
             model = CompiledInference(model)
     return model

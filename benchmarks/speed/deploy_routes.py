@@ -32,8 +32,8 @@ CALIB_CLIPS = 8
 #: route key -> label
 ROUTES = {
     'builtin': 'MMAction2 built-in, eager',
-    'deploy': 'plugin deploy, fp32 (mim test)',
-    'deploy_compiled': 'plugin deploy + compile, fp32 (--compile)',
+    'deploy': 'plugin deploy, fp32 (--compile never)',
+    'deploy_compiled': 'plugin deploy + compile, fp32 (--compile always)',
     'deploy_bf16': 'plugin deploy, bf16',
     'ort': 'onnxruntime, fp32',
     'ov': 'OpenVINO, fp32',

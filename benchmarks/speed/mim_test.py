@@ -43,24 +43,28 @@ def has_builtin_depth(config):
 
 
 def speed_runs(config, compile):
-    """The runs of ``csn_speed.py --mim-test``: without ``compile`` the
-    compiled runs are left out.
+    """The runs of ``csn_speed.py --mim-test``. With ``compile``:
+    ``plugin (deploy)`` is ``mim test``'s default (``--compile auto``: the
+    faster of eager and compiled, measured on the first batch), plus
+    MMAction2's model compiled and the deployed one always compiled;
+    without it every run is eager (``--compile never``).
     MMAction2's class has depths 50, 101 and 152 only; for other depths the
     plugin's run without deploy is the reference. bf16 runs only where this
     CPU has native bf16."""
     bf16 = dict(test_cfg=dict(fp16=True))
+    eager = [] if compile else ['--compile', 'never']
     runs = [
         MimRun('built-in', overrides=BUILTIN_BACKBONE),
         MimRun('plugin, --no-deploy', options=['--no-deploy']),
-        MimRun('plugin (deploy)'),
+        MimRun('plugin (deploy)', options=eager),
     ]
     if compile:
         runs.insert(1, MimRun('built-in + torch.compile',
                               overrides=BUILTIN_BACKBONE,
                               hooks=[dict(type='TorchCompileBackboneHook')]))
-        runs.append(MimRun('plugin (deploy, --compile)',
-                           options=['--compile']))
-    runs.append(MimRun(MIM_TEST_BF16, overrides=bf16))
+        runs.append(MimRun('plugin (deploy, --compile always)',
+                           options=['--compile', 'always']))
+    runs.append(MimRun(MIM_TEST_BF16, options=eager, overrides=bf16))
     if not has_builtin_depth(config):
         print(f"MMAction2's ResNet3dCSN has no depth "
               f'{Config.fromfile(config).model.backbone.depth}: no built-in '

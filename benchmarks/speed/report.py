@@ -1,6 +1,7 @@
 """The tables, the notes under them and the targets."""
 import os
 
+from .cases import MIM_TEST_ROUTE
 from .mim_test import MIM_TEST_BF16
 
 NOTES = """\
@@ -11,13 +12,16 @@ NOTES = """\
   on the features, backward.
 - Rows: MMAction2 = its ResNet3dCSN as it is; + torch.compile = the same
   model, weights in channels_last_3d, through torch.compile (inductor,
-  freezing). Plugin: eval = the val path (eval-mode BN folded at each call
-  into oneDNN-fused conv + ReLU + residual kernels); deploy = the `mim test`
-  path: switch_to_deploy(), the FusedConv3d modules run eagerly; deploy +
-  compile = `mim test --compile`: the same through CompiledInference
-  (torch.compile, inductor, freezing); bf16 = under bf16 autocast, as test_cfg.fp16 and
-  BF16OptimWrapper run it (only on CPUs with native bf16); fp32/bf16 train =
-  channels_last_3d, frozen BN folded at each call.
+  freezing). Plugin: eval = the val path (the module tree as built, every
+  module called); deploy = switch_to_deploy() (FusedConv3d and
+  FusedResidualBlock3d modules) run eagerly (`mim test --compile never`);
+  deploy + compile = the same through CompiledInference (torch.compile,
+  inductor, freezing; `--compile always`); mim test route = FastestRoute,
+  the faster of the two measured once in the warm-up call (`mim test`'s
+  default, `--compile auto`); bf16 = deploy under bf16 autocast, as
+  test_cfg.fp16 runs it (only on CPUs with native bf16); fp32/bf16 train =
+  channels_last_3d, frozen BN folded at each call (mmcv's
+  efficient_conv_bn_eval).
 - Rel. diff: max|a - b| / max|MMAction2| of the output against MMAction2's,
   and for a train step also ||a - b|| / ||MMAction2|| of each parameter's
   gradient; the largest. Noise floor: the same measure for MMAction2's own
@@ -31,14 +35,13 @@ MEMORY_NOTE = """\
   before."""
 
 #: (case, row, reference row, least speed-up, largest relative difference)
-#: The first from the performance issue (#5), the compiled-built-in ones
-#: from the fast-paths issue (#9). The bf16 difference is checked where it
-#: means something (see :func:`bf16_target`).
+#: The bf16 difference is checked where it means something (see
+#: :func:`bf16_target`).
 TARGETS = [
     ('ir-CSN-152 inference', 'deploy', 'MMAction2', 2.0, 1e-4),
-    ('ir-CSN-152 inference', 'deploy', 'MMAction2 + torch.compile', 1.0,
-     None),
-    ('ir-CSN-50 inference', 'deploy', 'MMAction2 + torch.compile', 1.0,
+    ('ir-CSN-152 inference', MIM_TEST_ROUTE, 'MMAction2 + torch.compile',
+     1.0, None),
+    ('ir-CSN-50 inference', MIM_TEST_ROUTE, 'MMAction2 + torch.compile', 1.0,
      None),
     ('ir-CSN-152 inference', 'deploy, bf16', 'MMAction2', 3.5, 3e-2),
     ('ir-CSN-50 train step, BN frozen', 'fp32', 'MMAction2', 1.35, None),

@@ -34,6 +34,8 @@ EVAL_METRICS = ('top_k_accuracy', 'mean_class_accuracy',
 #: testing; added when the backbone has ``switch_to_deploy``.
 DEPLOY_HOOK = 'SwitchToDeployHook'
 BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
+#: --compile value -> SwitchToDeployHook(compile=...)
+COMPILE = {'auto': 'auto', 'always': True, 'never': False}
 
 
 def parse_args(argv=None):
@@ -91,12 +93,18 @@ def parse_args(argv=None):
         help='test the network as trained, without folding BN into the '
         'convs first (folding applies only to backbones that support it)')
     parser.add_argument(
-        '--compile', action='store_true',
-        help='also run the deployed backbone through torch.compile '
-        '(inductor, freezing; CPU or CUDA). It compiles once per input '
-        'shape and logs how long that took (10-30 s on 2 CPU cores, where '
-        'it measured no faster than the eager deployed modules; see '
-        'docs/performance.md)')
+        '--compile',
+        nargs='?',
+        const='always',
+        default='auto',
+        choices=COMPILE,
+        help='how the deployed backbone runs: auto (the default) measures, '
+        'once per input shape, the eager deployed modules against the same '
+        'through torch.compile (inductor, freezing; CPU or CUDA; it compiles '
+        'once, 10-60 s on 2 CPU cores, cached in TORCHINDUCTOR_CACHE_DIR) and '
+        'keeps the '
+        'faster; always (also plain --compile) compiles; never runs them '
+        'eagerly')
     return parser.parse_args(argv)
 
 
@@ -187,7 +195,7 @@ def apply_test_args(cfg, args):
         use_backend(cfg, args.backend, args.checkpoint)
         return cfg
     if not args.no_deploy:
-        enable_deploy(cfg, compile=args.compile)
+        enable_deploy(cfg, compile=COMPILE[args.compile])
     cfg.load_from = args.checkpoint
     return cfg
 

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 
 from csn_plugin.engine import SwitchToDeployHook
 from csn_plugin.engine.hooks import switch_to_deploy_hook
-from csn_plugin.models.acceleration import CompiledInference
+from csn_plugin.models.acceleration import CompiledInference, FastestRoute
 from mmaction.registry import HOOKS, MODELS
 
 RECOGNIZER = dict(
@@ -40,7 +40,7 @@ def test_registered():
                       SwitchToDeployHook)
 
 
-@pytest.mark.parametrize('compile', [False, True])
+@pytest.mark.parametrize('compile', [False, True, 'auto'])
 def test_switches_the_backbone_before_the_test_epoch(recognizer, compile):
     """Deployed, and with ``compile`` wrapped in CompiledInference (which
     the suite's CSN_PLUGIN_DISABLE=compile keeps from compiling here; see
@@ -51,7 +51,9 @@ def test_switches_the_backbone_before_the_test_epoch(recognizer, compile):
     for _ in range(2):  # testing twice leaves it deployed, folded once
         SwitchToDeployHook(compile=compile).before_test_epoch(runner)
         backbone = recognizer.backbone
-        assert isinstance(backbone, CompiledInference) == compile
+        wrapper = {False: None, True: CompiledInference,
+                   'auto': FastestRoute}[compile]
+        assert type(backbone) is (wrapper or type(backbone))
         assert (backbone.module if compile else backbone).deploy
         torch.testing.assert_close(scores(recognizer, x), expected,
                                    rtol=1e-4, atol=1e-5)

@@ -127,11 +127,15 @@ def test_deploy_hook_added_for_a_deployable_backbone():
         cfg = configure('--cfg-options',
                         'model.backbone.type=DeployableCSNForTest')
         assert dict(type='SwitchToDeployHook',
-                    compile=False) in cfg.custom_hooks
-        cfg = configure('--compile', '--cfg-options',
-                        'model.backbone.type=DeployableCSNForTest')
-        assert dict(type='SwitchToDeployHook',
-                    compile=True) in cfg.custom_hooks
+                    compile='auto') in cfg.custom_hooks
+        for option, compile in ((['--compile'], True),
+                                (['--compile', 'always'], True),
+                                (['--compile', 'never'], False),
+                                (['--compile', 'auto'], 'auto')):
+            cfg = configure(*option, '--cfg-options',
+                            'model.backbone.type=DeployableCSNForTest')
+            assert dict(type='SwitchToDeployHook',
+                        compile=compile) in cfg.custom_hooks
         cfg = configure('--no-deploy', '--cfg-options',
                         'model.backbone.type=DeployableCSNForTest')
         assert 'SwitchToDeployHook' not in [

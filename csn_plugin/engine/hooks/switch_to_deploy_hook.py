@@ -3,9 +3,12 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import EMAHook, Hook
 from mmengine.logging import print_log
 
-from ...models.acceleration import CompiledInference
+from ...models.acceleration import CompiledInference, FastestRoute
 
 __all__ = ['SwitchToDeployHook', 'switch_to_deploy']
+
+#: values of ``SwitchToDeployHook(compile=...)``
+COMPILE_CHOICES = (False, True, 'auto')
 
 
 @HOOKS.register_module()
@@ -18,11 +21,16 @@ class SwitchToDeployHook(Hook):
     re-parameterizable backbones (RepVGG, MobileOne) merge their branches.
     Every outermost module of ``runner.model`` that has a
     ``switch_to_deploy`` method and is not deployed yet (no true ``deploy``
-    attribute) is switched. With ``compile=True`` each is then replaced, in
-    its parent, by a :class:`~csn_plugin.models.acceleration.CompiledInference`
+    attribute) is switched: its conv units become ``FusedConv3d`` modules and
+    its residual blocks ``FusedResidualBlock3d`` modules, visible in
+    ``print(model)``. With ``compile=True`` each is then replaced, in its
+    parent, by a :class:`~csn_plugin.models.acceleration.CompiledInference`
     that runs it through ``torch.compile`` on the CPU or CUDA (each input
     shape compiles once, and the log says how long it took) and steps aside
-    for hooks, gradients and other devices.
+    for hooks and gradients; with ``compile='auto'`` (what ``mim test``
+    uses) by a :class:`~csn_plugin.models.acceleration.FastestRoute`, which
+    measures the eager and the compiled route once per input shape and
+    keeps the faster.
 
     It acts at ``before_test_epoch``, after the checkpoint is loaded, and with
     ``LOW`` priority, after hooks that swap weights in (``NORMAL``). It never
@@ -33,19 +41,22 @@ class SwitchToDeployHook(Hook):
 
     Enable it in a config with
     ``custom_hooks = [dict(type='SwitchToDeployHook')]``; the plugin's
-    ``tools/test.py`` adds it unless ``--no-deploy`` is given
-    (``--compile`` compiles the deployed modules).
+    ``tools/test.py`` adds it with ``compile='auto'`` unless ``--no-deploy``
+    is given.
 
     Args:
-        compile (bool): Run the switched modules through ``torch.compile``.
-            Off by default: on the CPUs measured (docs/performance.md) the
-            deployed modules ran as fast eagerly, without the compile time.
-            Defaults to False.
+        compile (bool | str): ``False``: the deployed modules run eagerly;
+            ``True``: always through ``torch.compile``; ``'auto'``: the
+            faster of the two, measured once per input shape. Defaults to
+            False.
     """
 
     priority = 'LOW'
 
     def __init__(self, compile=False):
+        if compile not in COMPILE_CHOICES:
+            raise ValueError(f'compile must be one of {COMPILE_CHOICES}, '
+                             f'got {compile!r}')
         self.compile = compile
 
     def before_test_epoch(self, runner):
@@ -60,8 +71,11 @@ class SwitchToDeployHook(Hook):
         if switched:
             print_log(
                 f'SwitchToDeployHook: switched {", ".join(switched)} to '
-                f'deploy mode' + (', compiled on first use' if self.compile
-                                  else '') + '.', logger='current')
+                f'deploy mode' + ({
+                    True: ', compiled on first use',
+                    'auto': ', eager or compiled, whichever is faster '
+                    'here (measured on first use)'
+                }.get(self.compile, '')) + '.', logger='current')
         elif not any(_deployed(m) for m in runner.model.modules()):
             print_log('SwitchToDeployHook: no module of the model has '
                       'switch_to_deploy(); nothing changed.',
@@ -71,7 +85,7 @@ class SwitchToDeployHook(Hook):
 def switch_to_deploy(model, compile=False):
     """Switch the outermost deployable modules of ``model`` that are not
     deployed yet and, with ``compile``, put each in a ``CompiledInference``
-    in its parent.
+    (``True``) or a ``FastestRoute`` (``'auto'``) in its parent.
 
     Returns:
         list[str]: The names of the modules switched now.
@@ -90,11 +104,13 @@ def switch_to_deploy(model, compile=False):
             done.append(name)
             if compile:
                 parent_name, _, attr = name.rpartition('.')
+                wrapper = (FastestRoute if compile == 'auto' else
+                           CompiledInference)
                 setattr(model.get_submodule(parent_name), attr,
-                        CompiledInference(module))
+                        wrapper(module))
     return switched
 
 
 def _deployed(module):
-    return (isinstance(module, CompiledInference)
+    return (isinstance(module, (CompiledInference, FastestRoute))
             or getattr(module, 'deploy', False) is True)

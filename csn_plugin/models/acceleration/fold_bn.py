@@ -2,15 +2,19 @@
 
 In eval mode ``BN(conv(x, W))`` is ``conv(x, W * s) + (beta - mean * s)``
 with ``s = gamma / sqrt(var + eps)`` per output channel, so the BN pass over
-the feature map can go. Only exact for BN with frozen running statistics,
-i.e. at test time. :mod:`.deploy` folds every unit of a backbone in place;
-:mod:`.fused_eval` folds per call where BN is in eval mode.
+the feature map can go. Only exact for BN with frozen running statistics:
+at test time, where :mod:`.deploy` folds every unit of a backbone once, in
+place; and in training with frozen BN (``norm_eval``, as CSN fine-tuning
+does), where :func:`fold_frozen_bn_per_call` turns on mmcv's
+``ConvModule`` option ``efficient_conv_bn_eval``: the unit folds its BN into
+the conv weight on every call, differentiably (gradients reach the conv
+and BN's affine parameters), and the BN pass over the feature map goes.
 """
 import torch
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['check_foldable', 'folded_params']
+__all__ = ['check_foldable', 'fold_frozen_bn_per_call', 'folded_params']
 
 
 def check_foldable(module):
@@ -44,3 +48,24 @@ def folded_params(conv, norm):
         shift = shift + conv.bias * scale
     weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
     return weight, shift.to(weight.dtype)
+
+
+def fold_frozen_bn_per_call(model):
+    """Set mmcv's ``efficient_conv_bn_eval`` on every ``ConvModule`` of
+    ``model``: on where ``model`` trains and the unit's BatchNorm is in eval
+    mode (frozen statistics), off everywhere else, so that evaluation runs
+    (and hooks see) the BatchNorm modules as they are. ``print(model)``
+    does not show the option; ``unit.efficient_conv_bn_eval_forward`` is
+    set where it is on. Call it at the end of ``train()``.
+
+    Returns:
+        int: How many units fold their BatchNorm per call.
+    """
+    count = 0
+    for m in model.modules():
+        if isinstance(m, ConvModule):
+            on = (model.training and m.with_norm
+                  and isinstance(m.norm, _BatchNorm) and not m.norm.training)
+            m.turn_on_efficient_conv_bn_eval(on)
+            count += m.efficient_conv_bn_eval_forward is not None
+    return count

@@ -2,7 +2,7 @@
 the fallbacks.
 
 The fast paths ask here before they act: oneDNN's fused kernels
-(:mod:`.fused_kernels`), ``torch.compile`` (:mod:`.compiled`) and native
+(:mod:`.cpu_kernels`), ``torch.compile`` (:mod:`.compiled`) and native
 bf16 (:mod:`.mixed_precision`). Each check runs once per process; each path
 logs one INFO line naming what it took, the first time it decides.
 

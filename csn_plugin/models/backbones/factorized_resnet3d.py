@@ -24,7 +24,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..acceleration import DeviceAwareLayout, Deployable, run_part
+from ..acceleration import (DeviceAwareLayout, Deployable,
+                            fold_frozen_bn_per_call)
 from ..blocks import BasicBlock3d, Bottleneck3d, init_from_scratch
 from ..conv_builders import conv_unit, get_conv_builder
 from ..state_dict_file import read_state_dict
@@ -106,9 +107,12 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
         init_cfg (dict | list[dict], optional): mmengine init config; not
             together with ``pretrained``.
 
-    Inference in eval mode takes a fused path when nothing observes it
-    (:mod:`..acceleration.fused_eval`); :meth:`switch_to_deploy` folds the
-    BatchNorms into the convs for testing (:mod:`..acceleration.deploy`).
+    ``forward`` calls the stem and the stages as they are, in every mode.
+    Training with BN in eval mode (``norm_eval``, frozen stages) folds each
+    such BN into its conv per call (mmcv's ``efficient_conv_bn_eval``, see
+    :mod:`..acceleration.fold_bn`); :meth:`switch_to_deploy` rewrites the
+    module tree into its fused inference form for testing
+    (:mod:`..acceleration.deploy`).
     """
 
     #: depth -> (block, blocks per stage)
@@ -334,12 +338,12 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = run_part(self.conv1, x)
+        x = self.conv1(x)
         if self.with_pool1:
             x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = run_part(getattr(self, name), x)
+            x = getattr(self, name)(x)
             if i == 0 and self.with_pool2:
                 x = self.pool2(x)
             if i in self.out_indices:
@@ -368,6 +372,7 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
             for m in self.modules():
                 if isinstance(m, _BatchNorm):
                     m.eval()
+        fold_frozen_bn_per_call(self)
         return self
 
 

@@ -28,7 +28,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.utils import _triple
 
 from ...registry import MODELS
-from ..acceleration import DeviceAwareLayout, Deployable, run_part
+from ..acceleration import (DeviceAwareLayout, Deployable,
+                            fold_frozen_bn_per_call)
 from ..blocks import ResidualBlock3d, init_from_scratch
 from ..conv_builders import ConvBuilder, conv_unit
 from .arg_checks import check_index_range, check_per_stage
@@ -329,6 +330,18 @@ class SEVNet(Deployable, DeviceAwareLayout, BaseModule):
         else:
             init_from_scratch(self, self.zero_init_residual)
 
+    def train(self, mode=True):
+        """Set train mode; a BatchNorm left in eval mode is folded into its
+        conv per call (:func:`~..acceleration.fold_frozen_bn_per_call`). A
+        deployed backbone refuses to train.
+
+        Returns:
+            SEVNet: ``self``.
+        """
+        super().train(mode)
+        fold_frozen_bn_per_call(self)
+        return self
+
     def forward(self, x):
         """Features of a clip batch ``(N, C, T, H, W)``.
 
@@ -336,10 +349,10 @@ class SEVNet(Deployable, DeviceAwareLayout, BaseModule):
             torch.Tensor | tuple[torch.Tensor]: The outputs of the stages in
             ``out_indices``; one tensor when there is one.
         """
-        x = run_part(self.stem, x)
+        x = self.stem(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = run_part(getattr(self, name), x)
+            x = getattr(self, name)(x)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -8,7 +8,7 @@ from csn_reference import max_relative_error, randomize_bn
 
 from csn_plugin.models import ResNet3dCSN
 from csn_plugin.models.acceleration import (CompiledInference, compiled,
-                                            disabled, support)
+                                            disabled)
 
 CLIP = (1, 3, 8, 32, 32)
 
@@ -26,14 +26,6 @@ def model():
         expected = backbone(x)
     backbone.switch_to_deploy()
     return backbone, x, expected
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    messages = []
-    monkeypatch.setattr(support, 'print_log',
-                        lambda msg, **kwargs: messages.append(msg))
-    return messages
 
 
 @pytest.fixture(scope='module')
@@ -95,7 +87,7 @@ def test_steps_aside(model, wrapper, compile_enabled, monkeypatch, why):
     fired = []
     hook = lambda module, args, out: fired.append(1)  # noqa: E731
     if why == 'hook':
-        handle = backbone.layer2[0].conv3.register_forward_hook(hook)
+        handle = backbone.layer2[0].last.register_forward_hook(hook)
     elif why == 'global hook':
         handle = torch.nn.modules.module.register_module_forward_hook(hook)
     try:

@@ -30,7 +30,7 @@ def deploy_matches(model, tolerance=1e-5):
     model.switch_to_deploy()
     assert not any(isinstance(m, _BatchNorm) for m in model.modules())
     with torch.no_grad():
-        fused = model(x)  # the fused stages where the CPU has them
+        fused = model(x)  # oneDNN's fused kernels where the CPU has them
         with disabled('fused'):
             modules = model(x)  # FusedConv3d modules one by one
     assert max_relative_error(fused, expected) < tolerance
@@ -51,7 +51,7 @@ def test_sevnet_deploys(with_se):
     deploy_matches(model)
     # the SE gate's ReLU conv is fused, its sigmoid conv stays
     if with_se:
-        se = model.layer1[1].se
+        se = model.layer1[1].branch[-1]
         assert type(se.fc1) is FusedConv3d
         assert type(se.fc2).__name__ == 'ConvModule'
 
@@ -63,8 +63,11 @@ def test_print_shows_the_fused_units_and_their_hooks_fire():
     assert 'FusedConv3d(8, 8, kernel_size=(3, 3, 3)' in text
     assert 'groups=8, relu=True)' in text and 'BatchNorm' not in text
     seen = []
-    targets = [model.conv1, model.layer4[1].conv3, model.layer3[0].downsample,
-               model.layer2[0].conv2[0]]
+    assert ('(last): FusedConv3d(64, 256, kernel_size=(1, 1, 1), stride=(1, '
+            '1, 1), relu=True, adds_residual=True)') in text
+    assert 'FusedResidualBlock3d' in text and 'Bottleneck3d' not in text
+    targets = [model.conv1, model.layer4[1].last, model.layer3[0].downsample,
+               model.layer2[0].branch[1], model.layer2[0]]
     handles = [m.register_forward_hook(
         lambda module, args, out: seen.append(out.shape)) for m in targets]
     with torch.no_grad():
@@ -110,3 +113,40 @@ def test_checkpoint_layout_kept_until_switched():
     assert set(model.state_dict()) == keys
     assert any(k.endswith('bn.running_var') for k in keys)
     assert not any(k.endswith('conv.bias') for k in keys)
+
+
+def test_units_with_explicit_padding_or_their_own_conv_stay():
+    """A reflect-padded unit (mmcv's ``with_explicit_padding``) and a conv
+    class that overrides ``forward`` are not fused: their blocks keep them,
+    and the deployed backbone computes what it did."""
+    from mmcv.cnn import ConvModule
+
+    from csn_plugin.models.acceleration import unit_problem
+
+    class Doubling(torch.nn.Conv3d):
+
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    model = ready(ResNet3dCSN(26, base_channels=8, with_pool2=False))
+    block = model.layer1[0]
+    old = block.conv2[0]
+    # mmcv's padding layers are 2-D: the 3-D one is set by hand
+    block.conv2[0] = ConvModule(8, 8, 3, padding=1, padding_mode='reflect',
+                                groups=8, conv_cfg=dict(type='Conv3d'),
+                                norm_cfg=dict(type='BN3d'),
+                                act_cfg=dict(type='ReLU'))
+    block.conv2[0].padding_layer = torch.nn.ReflectionPad3d(1)
+    assert 'pads explicitly' in unit_problem(block.conv2[0])
+    doubling = Doubling(32, 8, 1, bias=False)
+    doubling.load_state_dict(model.layer1[1].conv1.conv.state_dict())
+    model.layer1[1].conv1.conv = doubling
+    assert 'not a zero-padded' in unit_problem(model.layer1[1].conv1)
+    del old
+    ready(model)
+    with torch.no_grad():
+        expected = model(clip())
+        model.switch_to_deploy()
+        assert max_relative_error(model(clip()), expected) < 1e-5
+    assert type(model.layer1[0].branch[1]).__name__ == 'ConvModule'
+    assert type(model.layer1[1].branch[0]).__name__ == 'ConvModule'

@@ -1,6 +1,8 @@
 """Without switch_to_deploy() the plugin's ResNet3dCSN behaves as MMAction2's
 module tree: every forward hook fires, in train and eval, with and without
-autograd, and sees the tensors MMAction2's modules compute (within 1e-5)."""
+autograd, and sees the tensors MMAction2's modules compute (within 1e-5).
+After switch_to_deploy() every module of the new tree fires its hooks, and
+a stage called on its own runs the code it runs inside the backbone."""
 import copy
 
 import pytest
@@ -8,7 +10,7 @@ import torch
 from csn_reference import builtin_csn, max_relative_error, randomize_bn
 
 from csn_plugin.models import ResNet3dCSN
-from csn_plugin.models.acceleration import fused_eval
+from csn_plugin.models.acceleration import FusedResidualBlock3d
 
 #: the issue's hook targets: the last stage, a block, a ReLU, convs, BNs, a
 #: downsample (its conv and BN) and the stem
@@ -132,27 +134,79 @@ def test_global_hooks_fire_and_see_every_module(pair, clip):
     assert all(calls.get(id(m)) == 1 for m in convs_and_bns)
 
 
-def test_fused_path_runs_only_without_hooks(pair, clip, monkeypatch,
-                                            fused_enabled):
-    """The speed-up stays on when nothing observes it, per part: a hook in
-    layer4 sends only layer4 down the module-by-module path."""
-    _, plugin = pair
-    fused_parts = []
-    run = fused_eval.run
-    monkeypatch.setattr(fused_eval, 'run', lambda part, x: fused_parts.append(
-        part) or run(part, x))
-    with torch.no_grad():
-        plugin(clip)
-    assert len(fused_parts) == 5  # the stem and the four stages
-    fused_parts.clear()
-    seen, handles = record(plugin, ['layer4.1.conv3.bn'])
+def every_module_fires(model, x):
+    calls = {}
+    handles = [
+        m.register_forward_hook(lambda mod, args, out, name=name: calls.
+                                __setitem__(name, calls.get(name, 0) + 1))
+        for name, m in model.named_modules()
+    ]
     try:
         with torch.no_grad():
-            plugin(clip)
+            out = model(x)
     finally:
         remove(handles)
-    assert plugin.layer4 not in fused_parts and len(fused_parts) == 4
-    assert 'layer4.1.conv3.bn' in seen
+    return calls, out
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_every_module_hook_fires_in_eval_and_deploy(pair, clip, deploy):
+    _, plugin = pair
+    model = copy.deepcopy(plugin)
+    if deploy:
+        model.switch_to_deploy()
+        assert isinstance(model.layer1[0], FusedResidualBlock3d)
+    calls, out = every_module_fires(model, clip)
+    silent = [name for name, _ in model.named_modules() if name not in calls]
+    assert silent == ['pool2']  # with_pool2=False: never called
+    assert calls[''] == 1
+    with torch.no_grad():  # and a hook did not change what runs
+        assert torch.equal(out, model(clip))
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_a_stage_alone_runs_what_it_runs_inside(pair, clip, deploy):
+    """``backbone.layer1(x)`` computes what ``backbone(x)`` computes at
+    layer1, the same modules called the same way."""
+    _, plugin = pair
+    model = copy.deepcopy(plugin)
+    if deploy:
+        model.switch_to_deploy()
+    seen, handles = record(model, ['layer1', 'maxpool'])
+    try:
+        with torch.no_grad():
+            model(clip)
+    finally:
+        remove(handles)
+    inside, calls = [], []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: calls.append(module))
+    try:
+        with torch.no_grad():
+            alone = model.layer1(seen['maxpool'])
+            inside = list(calls)
+            calls.clear()
+            model(clip)
+    finally:
+        handle.remove()
+    assert torch.equal(alone, seen['layer1'])
+    layer1 = set(map(id, model.layer1.modules()))
+    assert inside == [m for m in calls if id(m) in layer1]
+
+
+def test_deployed_hook_that_changes_an_output_takes_effect(pair, clip):
+    _, plugin = pair
+    model = copy.deepcopy(plugin)
+    model.switch_to_deploy()
+    handle = model.layer3[0].last.register_forward_hook(
+        lambda module, args, out: out * 0)
+    try:
+        with torch.no_grad():
+            changed = model(clip)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        assert not torch.allclose(changed, model(clip))
 
 
 def test_weights_in_channels_last_3d_and_checkpoint_values_unchanged(pair):

@@ -61,7 +61,7 @@ def test_unit_without_norm_gets_a_zero_bias():
                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='Sigmoid')),
      'Sigmoid, not ReLU'),
     (ConvModule(4, 4, 1, conv_cfg=dict(type='Conv2d'),
-                norm_cfg=dict(type='BN')), 'not a zero-padded Conv3d'),
+                norm_cfg=dict(type='BN')), 'not a zero-padded nn.Conv3d'),
     (torch.nn.Conv3d(2, 2, 1), 'Conv3d is not a ConvModule'),
 ])
 def test_fuse_unit_names_what_it_cannot_fuse(module, match):
