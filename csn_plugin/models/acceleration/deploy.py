@@ -29,6 +29,7 @@ from mmcv.cnn.bricks.wrappers import Conv3d as EmptyTensorConv3d
 
 from ..blocks import ResidualBlock3d
 from .cpu_kernels import conv_act
+from .depthwise_route import depthwise_conv3d_routed, forced_paths
 from .fold_bn import check_foldable, folded_params
 from .mixed_precision import MixedPrecisionConv3d, cpu_bf16_autocast
 from .support import hooked
@@ -47,8 +48,10 @@ PLAIN_CONV3D = (nn.Conv3d, MixedPrecisionConv3d, EmptyTensorConv3d)
 
 class FusedConv3d(nn.Conv3d):
     """A deployed conv unit: a ``Conv3d`` with the unit's BatchNorm folded
-    into its weight and bias, and its ReLU, computed as one kernel
-    (:func:`~.cpu_kernels.conv_act`).
+    into its weight and bias, and its ReLU, computed as one kernel: oneDNN's
+    on the CPU (:func:`~.cpu_kernels.conv_act`); on CUDA, for a depthwise
+    conv, the Triton kernel where the router measured it faster than cuDNN
+    (:func:`~.depthwise_route.depthwise_conv3d_routed`).
 
     The last conv of a :class:`FusedResidualBlock3d` also takes the block's
     shortcut (``adds_residual=True``): it computes
@@ -90,6 +93,11 @@ class FusedConv3d(nn.Conv3d):
         if cpu_bf16_autocast() and x.dtype == torch.float32:
             x = x.to(torch.bfloat16)  # what autocast does before a conv
         weight, bias = self.params_as(x.dtype)
+        if x.device.type != 'cpu' or 'triton' in forced_paths():
+            # CUDA: the router takes the Triton kernel for a depthwise conv
+            # where it measured faster, cuDNN and public ops otherwise
+            return depthwise_conv3d_routed(x, weight, bias, self, self.relu,
+                                           residual)
         inplace = (reuse_residual and not torch.is_grad_enabled()
                    and residual is not None and residual.dtype == x.dtype)
         return conv_act(x, weight, bias, self, self.relu, residual, inplace)

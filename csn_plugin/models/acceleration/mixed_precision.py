@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-from .support import cpu_summary, log_once, native_bf16
+from .depthwise_route import depthwise_conv3d_routed, forced_paths
+from .support import cpu_summary, log_once, native_bf16, tracing
 
 __all__ = [
     'MixedPrecisionConv3d', 'bf16_autocast', 'cpu_bf16_autocast',
@@ -72,17 +73,36 @@ class MixedPrecisionConv3d(nn.Conv3d):
     """``nn.Conv3d`` that, while training under CPU bf16 autocast, runs in
     fp32 when it is depthwise or sees 2 frames with a temporal kernel.
 
+    On CUDA (or with the ``triton`` path forced, see
+    :mod:`.depthwise_route`) a depthwise conv goes through the depthwise
+    router, which takes the Triton kernel where it measured faster than
+    cuDNN; in training too, and with frozen BN folded per call by mmcv's
+    ``efficient_conv_bn_eval`` (which calls :meth:`_conv_forward` with the
+    folded weights).
+
     Same arguments, parameters and state dict as ``nn.Conv3d``; the default
     conv layer of ``FactorizedResNet3d`` (``conv_cfg``).
     """
 
     def _conv_forward(self, input, weight, bias):
+        if self._routes_depthwise(input):
+            return depthwise_conv3d_routed(input, weight, bias, self)
         if self._fp32_under_cpu_bf16(input):
             with torch.autocast('cpu', enabled=False):
                 return super()._conv_forward(
                     input.float(), weight.float(),
                     None if bias is None else bias.float())
         return super()._conv_forward(input, weight, bias)
+
+    def _routes_depthwise(self, input):
+        """Whether this call goes through the depthwise router: a depthwise
+        conv with channel multiplier 1, not traced, on CUDA or with Triton
+        forced."""
+        if not 1 < self.groups == self.in_channels == self.out_channels:
+            return False
+        if tracing():
+            return False
+        return input.device.type == 'cuda' or 'triton' in forced_paths()
 
     def _fp32_under_cpu_bf16(self, input):
         # the global states first: under FX tracing ``input`` is a proxy
