@@ -98,11 +98,11 @@ class ResNetBlock3d(ResidualBlock3d):
     Args:
         inplanes (int): Input channels.
         planes (int): Width of the block.
-        spatial_stride (int): Spatial stride of the block.
-        temporal_stride (int): Temporal stride of the block.
-        dilation (int): Dilation of the 3x3x3 convs.
+        spatial_stride (int): Spatial stride of the block. Defaults to 1.
+        temporal_stride (int): Temporal stride of the block. Defaults to 1.
+        dilation (int): Dilation of the 3x3x3 convs. Defaults to 1.
         conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
     """
 
     style = 'pytorch'
@@ -110,8 +110,10 @@ class ResNetBlock3d(ResidualBlock3d):
     non_local = False
     non_local_cfg = MappingProxyType({})
 
-    def __init__(self, inplanes, planes, spatial_stride, temporal_stride,
-                 dilation, conv_cfg, norm_cfg, act_cfg, with_cp, init_cfg):
+    def __init__(self, inplanes, planes, spatial_stride=1, temporal_stride=1,
+                 dilation=1, conv_cfg=dict(type='Conv3d'),
+                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
+                 with_cp=False, init_cfg=None):
         super().__init__(act_cfg, with_cp, init_cfg)
         self.inplanes = inplanes
         self.planes = planes
@@ -133,31 +135,25 @@ class BasicBlock3d(ResNetBlock3d):
         planes (int): Output channels.
         conv_builder (callable): Builds a 3x3x3 position, see
             :class:`~csn_plugin.models.conv_builders.ConvBuilder`.
-        spatial_stride (int): Spatial stride of the first 3x3x3 conv.
-        temporal_stride (int): Temporal stride of the first 3x3x3 conv.
-        dilation (int): Dilation of the 3x3x3 convs.
         downsample (nn.Module | None): Projection shortcut.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
+        **kwargs: ``spatial_stride``, ``temporal_stride``, ``dilation``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``with_cp``,
+            ``init_cfg``, as in :class:`ResNetBlock3d`.
     """
 
-    def __init__(self, inplanes, planes, conv_builder, spatial_stride=1,
-                 temporal_stride=1, dilation=1, downsample=None,
-                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(inplanes, planes, spatial_stride, temporal_stride,
-                         dilation, conv_cfg, norm_cfg, act_cfg, with_cp,
-                         init_cfg)
-        self.conv1_stride_s = spatial_stride
-        self.conv1_stride_t = temporal_stride
+    def __init__(self, inplanes, planes, conv_builder, downsample=None,
+                 **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
+        self.conv1_stride_s = self.spatial_stride
+        self.conv1_stride_t = self.temporal_stride
         self.conv2_stride_s = 1
         self.conv2_stride_t = 1
         self.conv1 = conv_builder(
             inplanes, planes,
             (self.conv1_stride_t, self.conv1_stride_s, self.conv1_stride_s),
-            dilation, conv_cfg, norm_cfg, act_cfg)
-        self.conv2 = conv_builder(planes, planes, 1, dilation, conv_cfg,
-                                  norm_cfg, None)
+            self.dilation, self.conv_cfg, self.norm_cfg, self.act_cfg)
+        self.conv2 = conv_builder(planes, planes, 1, self.dilation,
+                                  self.conv_cfg, self.norm_cfg, None)
         self.downsample = downsample
 
     @property
@@ -178,12 +174,10 @@ class Bottleneck3d(ResNetBlock3d):
         inplanes (int): Input channels.
         planes (int): Width of the block; it outputs ``planes * 4``.
         conv_builder (callable): Builds the 3x3x3 position.
-        spatial_stride (int): Spatial stride of the 3x3x3 conv.
-        temporal_stride (int): Temporal stride of the 3x3x3 conv.
-        dilation (int): Dilation of the 3x3x3 conv.
         downsample (nn.Module | None): Projection shortcut.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
+        **kwargs: ``spatial_stride``, ``temporal_stride``, ``dilation``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``with_cp``,
+            ``init_cfg``, as in :class:`ResNetBlock3d`.
     """
 
     expansion = 4
@@ -191,25 +185,21 @@ class Bottleneck3d(ResNetBlock3d):
     #: the middle, 1x1x1 around it
     inflate_style = '3x3x3'
 
-    def __init__(self, inplanes, planes, conv_builder, spatial_stride=1,
-                 temporal_stride=1, dilation=1, downsample=None,
-                 conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d'),
-                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(inplanes, planes, spatial_stride, temporal_stride,
-                         dilation, conv_cfg, norm_cfg, act_cfg, with_cp,
-                         init_cfg)
+    def __init__(self, inplanes, planes, conv_builder, downsample=None,
+                 **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
         self.conv1_stride_s = 1
         self.conv1_stride_t = 1
-        self.conv2_stride_s = spatial_stride
-        self.conv2_stride_t = temporal_stride
-        self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, conv_cfg,
-                               norm_cfg, act_cfg)
+        self.conv2_stride_s = self.spatial_stride
+        self.conv2_stride_t = self.temporal_stride
+        self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, self.conv_cfg,
+                               self.norm_cfg, self.act_cfg)
         self.conv2 = conv_builder(
             planes, planes,
             (self.conv2_stride_t, self.conv2_stride_s, self.conv2_stride_s),
-            dilation, conv_cfg, norm_cfg, act_cfg)
+            self.dilation, self.conv_cfg, self.norm_cfg, self.act_cfg)
         self.conv3 = conv_unit(planes, planes * self.expansion, 1, 1, 1, 1,
-                               conv_cfg, norm_cfg, None)
+                               self.conv_cfg, self.norm_cfg, None)
         self.downsample = downsample
 
     @property
