@@ -65,18 +65,26 @@ INSTALL_REQUIRES = [
     'openxlab==0.0.11',
 ]
 
+# ONNX export, onnxruntime and OpenVINO inference, int8 quantization
+# (docs/deploy.md)
+DEPLOY_REQUIRES = [
+    'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
+]
+
 EXTRAS_REQUIRE = {
-    # pytorchvideo: tests/test_tools/test_convert builds its create_csn as
-    # the reference of the converter (its head module wants torchvision, for
-    # which the test puts in a stand-in; torchvision itself is not needed).
-    # psutil: the interrupted-training flow test finds the processes it
-    # kills; the decode soak benchmark (and its test) measures their memory.
-    # triton: the depthwise kernels' tests run them under its CPU
-    # interpreter (TRITON_INTERPRET=1), no GPU needed.
+    # Everything a test imports. pytorchvideo: tests/test_tools/test_convert
+    # builds its create_csn as the reference of the converter (its head
+    # module wants torchvision, for which the test puts in a stand-in;
+    # torchvision itself is not needed). psutil: the interrupted-training
+    # flow test finds the processes it kills; the decode soak benchmark (and
+    # its test) measures their memory. imageio-ffmpeg: the demo test writes
+    # its video with the ffmpeg binary it carries. triton: the depthwise
+    # kernels' tests run them under its CPU interpreter (TRITON_INTERPRET=1),
+    # no GPU needed. The deploy tests need the deploy stack.
     'tests': [
         'pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5', 'psutil',
-        'triton>=3.0'
-    ],
+        'imageio-ffmpeg', 'packaging', 'pyyaml', 'triton>=3.0'
+    ] + DEPLOY_REQUIRES,
     'benchmarks': ['psutil'],
     # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
     # which moviepy 2 removed; matplotlib draws the quickstart's plots.
@@ -84,11 +92,7 @@ EXTRAS_REQUIRE = {
     # The fused Triton kernels of the depthwise 3D convs on CUDA GPUs
     # (docs/gpu.md).
     'gpu': ['triton>=3.0'],
-    # ONNX export, onnxruntime and OpenVINO inference, int8 quantization
-    # (docs/deploy.md)
-    'deploy': [
-        'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
-    ],
+    'deploy': DEPLOY_REQUIRES,
 }
 
 setup(

@@ -6,12 +6,14 @@ import sys
 
 import pytest
 
-# `mim test csn_plugin` compiles the deployed backbone with torch.compile by
-# default: tens of seconds per model and input shape on 2 cores. The suite
-# switches that path off for every test and subprocess (the fused eager
-# modules run instead); the tests of the compiled path itself
-# (tests/test_models/test_acceleration/test_compiled.py) turn it back on
-# with the `compile_enabled` fixture. Other paths a caller disables
+# torch.compile runs only where asked for (`mim test csn_plugin --compile`,
+# SwitchToDeployHook(compile=True), the benchmarks without --no-compile) and
+# costs tens of seconds per model and input shape on 2 cores. As a guard,
+# the suite switches compiling off for every test and subprocess (a test
+# that asks for it gets the fused eager modules instead); the tests of the
+# compiled path itself (test_models/test_acceleration/test_compiled.py, and
+# test_flows/test_mim_test.py's `--compile` run) turn it back on with the
+# `compile_enabled` fixture. Other paths a caller disables
 # (CSN_PLUGIN_DISABLE=fused,bf16 to run the suite as on a CPU without them)
 # stay disabled.
 _DISABLED = {p for p in os.environ.get('CSN_PLUGIN_DISABLE', '').split(',')

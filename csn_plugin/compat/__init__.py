@@ -1,7 +1,8 @@
 """Fixes for the OpenMMLab stack as it installs from PyPI today.
 
 ``patch_stack()`` runs once when ``csn_plugin`` is imported. The ``drn``
-placeholder goes in first, before anything imports ``mmaction.models``.
+placeholder and the VindLU guard go in first, before anything imports
+``mmaction.models``.
 """
 from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
@@ -10,6 +11,7 @@ from .cpu_autocast import install_cpu_autocast
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
 from .feature_extraction_tool import install_feature_extraction_video_root
+from .vindlu import install_vindlu_guard
 
 __all__ = ['patch_stack']
 
@@ -17,6 +19,7 @@ __all__ = ['patch_stack']
 def patch_stack():
     """Apply every fix; safe to call more than once."""
     install_drn_placeholder()
+    install_vindlu_guard()
     install_checkpoint_allowlist()
     install_crash_safe_checkpoints()
     install_cpu_distributed()

@@ -11,6 +11,8 @@ order they run. That is the interface the acceleration code reads
 (:mod:`csn_plugin.models.acceleration`): it folds and fuses what the steps
 are, never what their attributes are called.
 """
+from types import MappingProxyType
+
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer
@@ -84,30 +86,74 @@ def init_from_scratch(model, zero_init_residual=True):
                 constant_init(m.last_norm, 0)
 
 
-class BasicBlock3d(ResidualBlock3d):
+class ResNetBlock3d(ResidualBlock3d):
+    """What basic and bottleneck blocks share: MMAction2's block attributes.
+
+    Besides the arguments, these blocks have MMAction2's fixed settings as
+    class attributes: the stride on the 3x3x3 conv (``style='pytorch'``),
+    every block inflated (``inflate=True``) and no non-local module.
+    Subclasses set where the stride goes (``conv1_stride_s/t``,
+    ``conv2_stride_s/t``) and build their convs with it.
+
+    Args:
+        inplanes (int): Input channels.
+        planes (int): Width of the block.
+        spatial_stride (int): Spatial stride of the block. Defaults to 1.
+        temporal_stride (int): Temporal stride of the block. Defaults to 1.
+        dilation (int): Dilation of the 3x3x3 convs. Defaults to 1.
+        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
+    """
+
+    style = 'pytorch'
+    inflate = True
+    non_local = False
+    non_local_cfg = MappingProxyType({})
+
+    def __init__(self, inplanes, planes, spatial_stride=1, temporal_stride=1,
+                 dilation=1, conv_cfg=dict(type='Conv3d'),
+                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
+                 with_cp=False, init_cfg=None):
+        super().__init__(act_cfg, with_cp, init_cfg)
+        self.inplanes = inplanes
+        self.planes = planes
+        self.spatial_stride = spatial_stride
+        self.temporal_stride = temporal_stride
+        self.dilation = dilation
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.act_cfg = act_cfg
+
+
+class BasicBlock3d(ResNetBlock3d):
     """ResNet3D-simple block: two 3x3x3 convs, each built by ``conv_builder``.
+
+    The first conv strides.
 
     Args:
         inplanes (int): Input channels.
         planes (int): Output channels.
         conv_builder (callable): Builds a 3x3x3 position, see
             :class:`~csn_plugin.models.conv_builders.ConvBuilder`.
-        stride (tuple[int]): (t, h, w) stride of the first 3x3x3 conv.
-        dilation (int): Dilation of the 3x3x3 convs.
         downsample (nn.Module | None): Projection shortcut.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
+        **kwargs: ``spatial_stride``, ``temporal_stride``, ``dilation``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``with_cp``,
+            ``init_cfg``, as in :class:`ResNetBlock3d`.
     """
 
-    def __init__(self, inplanes, planes, conv_builder, stride=(1, 1, 1),
-                 dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
-                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
-                 with_cp=False, init_cfg=None):
-        super().__init__(act_cfg, with_cp, init_cfg)
-        self.conv1 = conv_builder(inplanes, planes, stride, dilation,
-                                  conv_cfg, norm_cfg, act_cfg)
-        self.conv2 = conv_builder(planes, planes, 1, dilation, conv_cfg,
-                                  norm_cfg, None)
+    def __init__(self, inplanes, planes, conv_builder, downsample=None,
+                 **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
+        self.conv1_stride_s = self.spatial_stride
+        self.conv1_stride_t = self.temporal_stride
+        self.conv2_stride_s = 1
+        self.conv2_stride_t = 1
+        self.conv1 = conv_builder(
+            inplanes, planes,
+            (self.conv1_stride_t, self.conv1_stride_s, self.conv1_stride_s),
+            self.dilation, self.conv_cfg, self.norm_cfg, self.act_cfg)
+        self.conv2 = conv_builder(planes, planes, 1, self.dilation,
+                                  self.conv_cfg, self.norm_cfg, None)
         self.downsample = downsample
 
     @property
@@ -119,7 +165,7 @@ class BasicBlock3d(ResidualBlock3d):
         return self.conv2.last_norm
 
 
-class Bottleneck3d(ResidualBlock3d):
+class Bottleneck3d(ResNetBlock3d):
     """ResNet3D-bottleneck block: 1x1x1, 3x3x3 (by ``conv_builder``), 1x1x1.
 
     The stride sits on the 3x3x3 conv ("pytorch" style), as in CSN.
@@ -128,27 +174,39 @@ class Bottleneck3d(ResidualBlock3d):
         inplanes (int): Input channels.
         planes (int): Width of the block; it outputs ``planes * 4``.
         conv_builder (callable): Builds the 3x3x3 position.
-        stride (tuple[int]): (t, h, w) stride of the 3x3x3 conv.
-        dilation (int): Dilation of the 3x3x3 conv.
         downsample (nn.Module | None): Projection shortcut.
-        conv_cfg, norm_cfg, act_cfg (dict): Layer configs.
-        with_cp (bool): Gradient checkpointing.
+        **kwargs: ``spatial_stride``, ``temporal_stride``, ``dilation``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``with_cp``,
+            ``init_cfg``, as in :class:`ResNetBlock3d`.
     """
 
     expansion = 4
+    #: MMAction2's name for the kernels of an inflated bottleneck: 3x3x3 in
+    #: the middle, 1x1x1 around it
+    inflate_style = '3x3x3'
 
-    def __init__(self, inplanes, planes, conv_builder, stride=(1, 1, 1),
-                 dilation=1, downsample=None, conv_cfg=dict(type='Conv3d'),
-                 norm_cfg=dict(type='BN3d'), act_cfg=dict(type='ReLU'),
-                 with_cp=False, init_cfg=None):
-        super().__init__(act_cfg, with_cp, init_cfg)
-        self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, conv_cfg,
-                               norm_cfg, act_cfg)
-        self.conv2 = conv_builder(planes, planes, stride, dilation, conv_cfg,
-                                  norm_cfg, act_cfg)
+    def __init__(self, inplanes, planes, conv_builder, downsample=None,
+                 **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
+        self.conv1_stride_s = 1
+        self.conv1_stride_t = 1
+        self.conv2_stride_s = self.spatial_stride
+        self.conv2_stride_t = self.temporal_stride
+        self.conv1 = conv_unit(inplanes, planes, 1, 1, 1, 1, self.conv_cfg,
+                               self.norm_cfg, self.act_cfg)
+        self.conv2 = conv_builder(
+            planes, planes,
+            (self.conv2_stride_t, self.conv2_stride_s, self.conv2_stride_s),
+            self.dilation, self.conv_cfg, self.norm_cfg, self.act_cfg)
         self.conv3 = conv_unit(planes, planes * self.expansion, 1, 1, 1, 1,
-                               conv_cfg, norm_cfg, None)
+                               self.conv_cfg, self.norm_cfg, None)
         self.downsample = downsample
+
+    @property
+    def bottleneck_mode(self):
+        """How the 3x3x3 conv is built (``'ir'``, ``'ip'``, ``'3d'``,
+        ``'gc'``): MMAction2's CSN name for it."""
+        return self.conv2.name
 
     @property
     def steps(self):

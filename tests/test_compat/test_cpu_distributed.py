@@ -1,8 +1,11 @@
 """mmengine starts distributed training on a CPU-only PyTorch once
 csn_plugin is imported.
 
-Each check runs in a fresh interpreter: a process group, once made, stays.
+Each check runs in a fresh interpreter (a process group, once made, stays)
+with no GPU visible (``CUDA_VISIBLE_DEVICES=''``), so that it takes the CPU
+path on a machine with GPUs too.
 """
+import os
 import socket
 import subprocess
 import sys
@@ -43,6 +46,7 @@ def free_port():
 def run_python(code, tmp_path):
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
                           cwd=tmp_path,
+                          env=dict(os.environ, CUDA_VISIBLE_DEVICES=''),
                           capture_output=True,
                           text=True,
                           timeout=120)
@@ -56,11 +60,13 @@ def test_patches_installed_once():
     assert install_cpu_distributed() == []
 
 
-def test_cpu_only_torch_needs_the_fix(tmp_path):
-    assert not torch.cuda.is_available()
+def test_without_cuda_mmengine_needs_the_fix(tmp_path):
     result = run_python(START.format(port=free_port(), plugin=''), tmp_path)
     assert result.returncode != 0
-    assert "has no attribute '_cuda_setDevice'" in result.stderr
+    # mmengine selects a GPU before it makes the gloo group
+    assert 'torch.cuda.set_device(' in result.stderr
+    if torch.version.cuda is None:  # a CPU-only build of PyTorch
+        assert "has no attribute '_cuda_setDevice'" in result.stderr
 
 
 def test_gloo_group_and_ddp_start_with_the_plugin(tmp_path):

@@ -6,12 +6,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn as nn
+from cpu_flags import expect_native_bf16
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 from csn_plugin.engine import AutocastDtypeHook
-from csn_plugin.models.acceleration import native_bf16
 from mmaction.registry import HOOKS
 
 RUNNER = SimpleNamespace()
@@ -100,5 +100,5 @@ def test_in_a_test_loop(tmp_path):
     assert metrics == dict(count=4)
     # CPU bf16 autocast where the CPU has native bf16; elsewhere the
     # plugin's fallback runs fp32 (csn_plugin/compat/cpu_autocast.py)
-    assert model.seen == [(native_bf16(), torch.bfloat16)] * 2
+    assert model.seen == [(expect_native_bf16(), torch.bfloat16)] * 2
     assert cuda_dtype() is torch.float16

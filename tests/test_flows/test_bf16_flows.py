@@ -10,11 +10,12 @@ import os.path as osp
 
 import pytest
 import torch
+from cpu_flags import expect_native_bf16
 from flow_helpers import MIM, MOTION_CONFIG, run
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from csn_plugin.models.acceleration import disabled, native_bf16
+from csn_plugin.models.acceleration import disabled
 
 OPTIMIZERS = dict(
     SGD=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
@@ -46,8 +47,8 @@ def tiny_config(tiny_options, work_dir, optimizer):
 def test_bf16_train_and_test(tmp_path, tiny_options, optimizer, forced_off):
     cfg = tiny_config(tiny_options, tmp_path, optimizer)
     switch = disabled('bf16') if forced_off else contextlib.nullcontext()
+    expect_bf16 = expect_native_bf16() and not forced_off
     with switch:
-        expect_bf16 = native_bf16()
         runner = Runner.from_cfg(cfg)
         head = runner.model.cls_head
         dtypes = []

@@ -101,3 +101,19 @@ def test_two_processes(tmp_path, checkpoint, tiny_options, prob_run):
         json.loads((tmp_path / 'scores.json').read_text()),
         json.loads((single / 'scores.json').read_text()),
         atol=1e-5)
+
+
+def test_compile_gives_the_same_scores(tmp_path, checkpoint, tiny_options,
+                                       prob_run, compile_enabled):
+    """``--compile`` with compiling on (the suite switches it off
+    elsewhere): the deployed backbone runs through torch.compile, and the
+    scores are those of the run without it."""
+    output = mim_test('csn_plugin', checkpoint, tiny_options, '--compile',
+                      '--average-clips', 'prob', '--work-dir', tmp_path,
+                      '--out', tmp_path / 'scores.json')
+    assert re.search(r'compiled \w+ with torch\.compile', output), output
+    assert 'failed' not in ' '.join(
+        line for line in output.splitlines() if 'torch.compile' in line)
+    scores = json.loads((tmp_path / 'scores.json').read_text())
+    reference = json.loads((prob_run[0] / 'scores.json').read_text())
+    np.testing.assert_allclose(scores, reference, rtol=1e-4, atol=1e-5)

@@ -17,6 +17,7 @@ depth   block        stage blocks      notes
 """
 import functools
 import warnings
+from types import MappingProxyType
 
 import torch.nn as nn
 from mmengine.logging import print_log
@@ -115,6 +116,12 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
     (:mod:`..acceleration.deploy`).
     """
 
+    #: MMAction2's ResNet3d settings that these networks have fixed: the
+    #: stride on the 3x3x3 conv, 3x3x3 kernels, no non-local modules
+    style = 'pytorch'
+    inflate_style = '3x3x3'
+    non_local_cfg = MappingProxyType({})
+
     #: depth -> (block, blocks per stage)
     arch_settings = {
         18: (BasicBlock3d, (2, 2, 2, 2)),
@@ -205,6 +212,11 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
         self.spatial_strides = tuple(spatial_strides)
         self.temporal_strides = tuple(temporal_strides)
         self.dilations = tuple(dilations)
+        self.conv1_kernel = tuple(conv1_kernel)
+        self.conv1_stride_s = conv1_stride_s
+        self.conv1_stride_t = conv1_stride_t
+        self.pool1_stride_s = pool1_stride_s
+        self.pool1_stride_t = pool1_stride_t
         self.with_pool1 = with_pool1
         self.with_pool2 = with_pool2
         self.frozen_stages = frozen_stages
@@ -213,7 +225,11 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
         self.act_cfg = act_cfg
         self.norm_eval = norm_eval
         self.bn_frozen = bn_frozen
+        self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
+        # MMAction2's per-stage settings that these networks have fixed
+        self.stage_inflations = (1, ) * num_stages
+        self.non_local_stages = (0, ) * num_stages
 
         self.block, default_blocks = self.arch_settings[depth]
         self.stage_blocks = tuple(stage_blocks or default_blocks[:num_stages])
@@ -235,18 +251,18 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
             padding=(0, 1, 1))
         self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
 
-        inplanes = base_channels
+        self.inplanes = base_channels
         self.res_layers = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
-            stride = (self.temporal_strides[i], self.spatial_strides[i],
-                      self.spatial_strides[i])
-            layer = self.make_res_layer(inplanes, planes, num_blocks, stride,
+            layer = self.make_res_layer(self.inplanes, planes, num_blocks,
+                                        self.spatial_strides[i],
+                                        self.temporal_strides[i],
                                         self.dilations[i], with_cp)
             self.add_module(f'layer{i + 1}', layer)
             self.res_layers.append(f'layer{i + 1}')
-            inplanes = planes * self.block.expansion
-        self.feat_dim = inplanes
+            self.inplanes = planes * self.block.expansion
+        self.feat_dim = self.inplanes
 
         if bn_frozen:
             for m in self.modules():
@@ -254,14 +270,17 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
                     m.requires_grad_(False)
         self.init_memory_format(memory_format)
 
-    def make_res_layer(self, inplanes, planes, num_blocks, stride, dilation,
-                       with_cp):
+    def make_res_layer(self, inplanes, planes, num_blocks, spatial_stride,
+                       temporal_stride, dilation, with_cp):
         """Build one stage; its first block strides and projects."""
         out_channels = planes * self.block.expansion
         downsample = None
-        if tuple(stride) != (1, 1, 1) or inplanes != out_channels:
-            downsample = conv_unit(inplanes, out_channels, 1, stride, 1, 1,
-                                   self.conv_cfg, self.norm_cfg, None)
+        if spatial_stride != 1 or temporal_stride != 1 \
+                or inplanes != out_channels:
+            downsample = conv_unit(
+                inplanes, out_channels, 1,
+                (temporal_stride, spatial_stride, spatial_stride), 1, 1,
+                self.conv_cfg, self.norm_cfg, None)
         blocks = []
         for j in range(num_blocks):
             blocks.append(
@@ -269,7 +288,8 @@ class FactorizedResNet3d(Deployable, DeviceAwareLayout, BaseModule):
                     inplanes if j == 0 else out_channels,
                     planes,
                     self.conv_builder,
-                    stride=stride if j == 0 else (1, 1, 1),
+                    spatial_stride=spatial_stride if j == 0 else 1,
+                    temporal_stride=temporal_stride if j == 0 else 1,
                     dilation=dilation,
                     downsample=downsample if j == 0 else None,
                     conv_cfg=self.conv_cfg,

@@ -54,10 +54,10 @@ class ResNet3dCSN(FactorizedResNet3d):
         if bottleneck_mode not in ('ip', 'ir'):
             raise ValueError(f"bottleneck_mode must be 'ip' or 'ir', but got "
                              f'{bottleneck_mode!r}')
-        if inflate_style != '3x3x3':
+        if inflate_style != self.inflate_style:
             raise ValueError(f"CSN blocks are '3x3x3'; inflate_style="
                              f'{inflate_style!r} is not supported')
-        if style != 'pytorch':
+        if style != self.style:
             raise ValueError(f"CSN strides its 3x3x3 conv (style='pytorch'); "
                              f'style={style!r} is not supported')
         super().__init__(

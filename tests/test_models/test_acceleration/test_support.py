@@ -5,9 +5,10 @@ import sys
 import textwrap
 
 import pytest
+from cpu_flags import expect_native_bf16
 
 from csn_plugin.models.acceleration import (PATHS, cpu_summary, disabled,
-                                            enabled, native_bf16, support)
+                                            enabled, native_bf16)
 
 
 def test_env_switch(monkeypatch):
@@ -34,11 +35,22 @@ def test_disabled_nests_and_restores(monkeypatch):
             pass
 
 
-def test_cpu_summary_names_the_cpu_and_what_it_offers():
+def test_cpu_summary_names_the_cpu_and_what_it_offers(monkeypatch):
     text = cpu_summary()
     assert ('AVX-512' in text or 'AVX2' in text or 'no AVX2' in text)
     assert 'native bf16' in text
-    assert ('no native bf16' in text) == (not support._cpu_has_native_bf16())
+    # the summary tells what the CPU (under oneDNN's ISA cap) offers,
+    # whatever CSN_PLUGIN_DISABLE switches off
+    monkeypatch.setenv('CSN_PLUGIN_DISABLE', '')
+    assert ('no native bf16' in text) == (not expect_native_bf16())
+
+
+def test_native_bf16_agrees_with_the_cpu_flags():
+    """The plugin's own check against /proc/cpuinfo and the switches
+    (tests/cpu_flags.py), in this process."""
+    assert native_bf16() == expect_native_bf16()
+    with disabled('bf16'):
+        assert not native_bf16()
 
 
 AVX2_PROBE = textwrap.dedent('''
