@@ -9,6 +9,7 @@ import torch.nn as nn
 from cpu_flags import expect_native_bf16
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from csn_plugin.engine import AutocastDtypeHook
@@ -22,7 +23,9 @@ def cuda_dtype():
 
 
 def test_registered():
-    hook = HOOKS.build(dict(type='AutocastDtypeHook', dtype='float16'))
+    # whatever default scope an earlier test's Runner left behind
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        hook = HOOKS.build(dict(type='AutocastDtypeHook', dtype='float16'))
     assert isinstance(hook, AutocastDtypeHook)
     assert hook.dtype is torch.float16
 
