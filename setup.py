@@ -81,6 +81,7 @@ EXTRAS_REQUIRE = {
     'deploy': [
         'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
     ],
+    'mmdeploy': ['mmdeploy==1.3.1', 'onnxruntime>=1.17'],
 }
 
 setup(
