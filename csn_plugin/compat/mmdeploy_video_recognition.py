@@ -1,6 +1,6 @@
 """mmdeploy 1.3.1's mmaction codebase with MMAction2 1.2.0.
 
-Two problems in ``mmdeploy/codebase/mmaction/deploy/``:
+Problems in ``mmdeploy/codebase/mmaction/deploy/``:
 
 - **``VideoRecognition.build_backend_model``.** mmdeploy's callers build a
   backend model with ``build_backend_model(model_files,
@@ -17,15 +17,18 @@ Two problems in ``mmdeploy/codebase/mmaction/deploy/``:
   1.0. MMAction2 1.2.0's ``ActionDataSample`` keeps them in ``pred_score``
   and ``pred_label`` (``BaseHead.predict_by_feat``), which its
   ``AccMetric`` reads, so ``tools/test.py`` of mmdeploy cannot evaluate an
-  exported model.
+  exported model; the other way round, ``VideoRecognition.visualize`` reads
+  ``pred_scores`` and so draws nothing for the PyTorch model at the end of
+  ``tools/deploy.py`` (it warns "Please install moviepy and decord").
 
 :func:`install_mmdeploy_video_recognition` wraps ``build_backend_model`` so
 that it takes ``data_preprocessor_updater`` either way and builds the
 backend model with the data preprocessor config the updater returns (the
 task's model config is left as it was), and ``End2EndModel.forward`` so
 that each data sample also gets MMAction2 1.2.0's ``pred_score`` and
-``pred_label`` (the arg-max class); ``pred_scores`` stays for mmdeploy's own
-visualization.
+``pred_label`` (the arg-max class), keeping ``pred_scores``, and
+``visualize`` so that a result with only ``pred_score`` gets ``pred_scores``
+too.
 """
 import functools
 
@@ -69,8 +72,21 @@ def _with_pred_score(forward):
     return wrapped
 
 
+def _with_pred_scores(visualize):
+
+    @functools.wraps(visualize)
+    def wrapped(self, image, result, *args, **kwargs):
+        if 'pred_score' in result and 'pred_scores' not in result:
+            from mmengine.structures import LabelData
+            result.pred_scores = LabelData(item=result.pred_score)
+        return visualize(self, image, result, *args, **kwargs)
+
+    wrapped.__csn_patched__ = True
+    return wrapped
+
+
 def install_mmdeploy_video_recognition():
-    """Patch ``VideoRecognition.build_backend_model`` and
+    """Patch ``VideoRecognition.build_backend_model`` and ``visualize`` and
     ``End2EndModel.forward`` of mmdeploy's mmaction codebase; does nothing
     without mmdeploy. Safe to call more than once.
 
@@ -85,8 +101,9 @@ def install_mmdeploy_video_recognition():
     if getattr(VideoRecognition.build_backend_model, '__csn_patched__',
                False):
         return False
-    VideoRecognition.build_backend_model = _with_updater(
-        VideoRecognition.build_backend_model)
+    task = VideoRecognition
+    task.build_backend_model = _with_updater(task.build_backend_model)
+    task.visualize = _with_pred_scores(task.visualize)
     model = video_recognition_model.End2EndModel
     model.forward = _with_pred_score(model.forward)
     return True

@@ -134,7 +134,7 @@ def test_fixes_applied_on_import():
         End2EndModel
     for method in (RewriterContext.__enter__, RewriterContext.__exit__,
                    VideoRecognition.build_backend_model,
-                   End2EndModel.forward):
+                   VideoRecognition.visualize, End2EndModel.forward):
         assert getattr(method, '__csn_patched__', False), method
 
 
@@ -238,6 +238,27 @@ def test_positional_updater_fails_without_the_fix(monkeypatch):
     assert built.value.args[0]['std'] == [1.0, 1.0, 1.0]
     # the task's config is left as it was
     assert processor.model_cfg.model.data_preprocessor.std == [64.0] * 3
+
+
+def test_visualize_draws_pytorch_results(video, tiny_checkpoint, tmp_path):
+    """The end of ``tools/deploy.py``: ``visualize`` of an MMAction2 1.2.0
+    result (``pred_score`` only) writes the video; mmdeploy's own warns and
+    writes nothing."""
+    processor = build_task_processor(model_config(), deploy_config('static'),
+                                     'cpu')
+    model = processor.build_pytorch_model(tiny_checkpoint)
+    data, _ = processor.create_input(video)
+    with torch.no_grad():
+        result = model.test_step(data)[0]
+    assert 'pred_scores' not in result
+    unpatched = VideoRecognition.visualize.__wrapped__
+    # window_name: as visualize_model passes it (mmengine wants a name)
+    unpatched(processor, video, result.clone(), str(tmp_path / 'own.mp4'),
+              window_name='pytorch')
+    assert not (tmp_path / 'own.mp4').exists()
+    processor.visualize(video, result, str(tmp_path / 'fixed.mp4'),
+                        window_name='pytorch')
+    assert (tmp_path / 'fixed.mp4').stat().st_size > 0
 
 
 def test_fx_wrap_inside_the_rewriter_context(monkeypatch):
