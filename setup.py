@@ -81,6 +81,11 @@ EXTRAS_REQUIRE = {
     'deploy': [
         'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
     ],
+    # OpenMMLab's deployment toolkit (docs/deploy.md#mmdeploy); its
+    # onnxruntime backend needs onnxruntime, which it does not declare.
+    # mmdeploy 1.3.1 pins protobuf<=3.20.2, so with it pip resolves onnx
+    # 1.17 and onnxruntime 1.26 (later ones want a newer protobuf). The
+    # plugin's fixes for it: csn_plugin/compat/mmdeploy_*.py.
     'mmdeploy': ['mmdeploy==1.3.1', 'onnxruntime>=1.17'],
 }
 
