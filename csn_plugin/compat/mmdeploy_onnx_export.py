@@ -8,18 +8,22 @@ run) calls ``torch.onnx.export``:
   ``dynamo=True``, the ``torch.export``-based exporter. mmdeploy calls it
   without ``dynamo``, so on torch 2.13 it gets that exporter: without
   ``onnxscript`` the export fails with ``ModuleNotFoundError: No module named
-  'onnxscript'``; with it, the conversion to mmdeploy's opset (11) fails.
+  'onnxscript'``; with it, the exporter cannot convert its graph to the
+  deploy config's opset (11): it logs the failure and writes opset 18,
+  weights in a separate ``.onnx.data`` file.
   mmdeploy's rewriters (its symbolic functions, its passes on the traced
   graph) are written for the TorchScript-based exporter, which torch 2.13
   still ships (``dynamo=False``). mmdeploy 1.3.1 is its latest release and
   predates torch 2.9.
-- **The error that hides it.** ``FunctionRewriter.exit`` (mmdeploy
+- **The crash after it.** ``FunctionRewriter.exit`` (mmdeploy
   ``core/rewriters/function_rewriter.py``) undoes the ``torch.fx.wrap``
   registrations made inside the context with ``list.pop(-1)`` on
   ``torch.fx._symbolic_trace._wrapped_fns_to_patch``, which torch 2.x made
   a dict keyed by ``(id(globals), name)``. When anything registers one
   inside the context (the dynamo exporter's modules do, as they are first
-  imported), leaving it raises ``KeyError: -1`` in place of the real error.
+  imported), leaving it raises ``KeyError: -1`` before mmdeploy's
+  function rewrites are undone: with onnxscript installed, every export
+  ends so.
 
 :func:`install_mmdeploy_onnx_export` patches ``RewriterContext`` so that,
 inside it, ``torch.onnx.export`` defaults to ``dynamo=False`` (a caller's
