@@ -33,14 +33,35 @@ context ``torch.onnx.export`` is torch's own.
 """
 import contextlib
 import functools
+import importlib
 import importlib.util
+import warnings
 
-__all__ = ['torchscript_onnx_export', 'install_mmdeploy_onnx_export']
+__all__ = [
+    'mmdeploy_installed', 'import_mmdeploy', 'torchscript_onnx_export',
+    'install_mmdeploy_onnx_export'
+]
 
 
 def mmdeploy_installed():
-    """Whether mmdeploy can be imported (without importing it)."""
-    return importlib.util.find_spec('mmdeploy') is not None
+    """Whether mmdeploy is installed (found without importing it)."""
+    try:
+        return importlib.util.find_spec('mmdeploy') is not None
+    except (ImportError, ValueError):  # e.g. sys.modules['mmdeploy'] = None
+        return False
+
+
+def import_mmdeploy(module):
+    """``import_module(module)`` of mmdeploy; None, with a warning that
+    names the error, where the installed mmdeploy cannot be imported (the
+    plugin then works without its mmdeploy fixes)."""
+    try:
+        return importlib.import_module(module)
+    except Exception as error:  # a broken mmdeploy must not break the plugin
+        warnings.warn(f'mmdeploy is installed, but {module} cannot be '
+                      f'imported ({type(error).__name__}: {error}); '
+                      f'csn_plugin does not apply its mmdeploy fixes')
+        return None
 
 
 @contextlib.contextmanager
@@ -119,11 +140,15 @@ def install_mmdeploy_onnx_export():
     Returns:
         bool: Whether it was patched now.
     """
-    if not mmdeploy_installed():
+    rewriters = 'mmdeploy.core.rewriters'
+    manager = mmdeploy_installed() and import_mmdeploy(
+        f'{rewriters}.rewriter_manager')
+    if not manager:
         return False
-    from mmdeploy.core.rewriters import function_rewriter, rewriter_manager
     from torch.fx import _symbolic_trace
-    context = rewriter_manager.RewriterContext
+    function_rewriter = importlib.import_module(
+        f'{rewriters}.function_rewriter')
+    context = manager.RewriterContext
     if getattr(context.__enter__, '__csn_patched__', False):
         return False
     context.__enter__, context.__exit__ = _with_torchscript_export(context)

@@ -31,8 +31,9 @@ that each data sample also gets MMAction2 1.2.0's ``pred_score`` and
 too.
 """
 import functools
+import importlib
 
-from .mmdeploy_onnx_export import mmdeploy_installed
+from .mmdeploy_onnx_export import import_mmdeploy, mmdeploy_installed
 
 __all__ = ['install_mmdeploy_video_recognition']
 
@@ -93,17 +94,17 @@ def install_mmdeploy_video_recognition():
     Returns:
         bool: Whether they were patched now.
     """
-    if not mmdeploy_installed():
+    deploy = 'mmdeploy.codebase.mmaction.deploy'
+    task_module = mmdeploy_installed() and import_mmdeploy(
+        f'{deploy}.video_recognition')
+    if not task_module:
         return False
-    from mmdeploy.codebase.mmaction.deploy import video_recognition_model
-    from mmdeploy.codebase.mmaction.deploy.video_recognition import \
-        VideoRecognition
-    if getattr(VideoRecognition.build_backend_model, '__csn_patched__',
-               False):
+    task = task_module.VideoRecognition
+    if getattr(task.build_backend_model, '__csn_patched__', False):
         return False
-    task = VideoRecognition
     task.build_backend_model = _with_updater(task.build_backend_model)
     task.visualize = _with_pred_scores(task.visualize)
-    model = video_recognition_model.End2EndModel
+    model = importlib.import_module(
+        f'{deploy}.video_recognition_model').End2EndModel
     model.forward = _with_pred_score(model.forward)
     return True

@@ -138,6 +138,16 @@ def test_fixes_applied_on_import():
         assert getattr(method, '__csn_patched__', False), method
 
 
+def test_unimportable_mmdeploy_warns(monkeypatch):
+    """A broken mmdeploy costs its fixes, with a warning, not the plugin."""
+    from csn_plugin.compat import mmdeploy_onnx_export as compat
+    with pytest.warns(UserWarning, match='mmdeploy.no_such_module cannot '
+                      'be imported.*does not apply its mmdeploy fixes'):
+        assert compat.import_mmdeploy('mmdeploy.no_such_module') is None
+    monkeypatch.setitem(sys.modules, 'mmdeploy', None)  # import refused
+    assert not compat.mmdeploy_installed()
+
+
 def test_static_export_and_inference_model(video, tiny_checkpoint, tmp_path):
     """``torch2onnx`` with the static config, then the reported call
     ``mmdeploy.apis.inference_model`` (its backend model is built with the
