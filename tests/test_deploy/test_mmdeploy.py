@@ -334,10 +334,7 @@ def test_spawned_export_like_deploy_tool(video, tiny_checkpoint, tmp_path):
     process, the plugin imported there by ``custom_imports`` alone."""
     deploy_file, model_file = tmp_path / 'deploy.py', tmp_path / 'model.py'
     deploy_config('dynamic').dump(str(deploy_file))
-    model_file.write_text(
-        f'_base_ = [{MOTION_CONFIG!r}]\n' + ''.join(
-            f'{key} = {value!r}\n' for key, value in
-            _nested(MODEL_OPTIONS).items()))
+    model_config().dump(str(model_file))  # custom_imports included
     done = subprocess.run(
         [sys.executable, '-c', SPAWNED_EXPORT, video, str(tmp_path),
          str(deploy_file), str(model_file), tiny_checkpoint],
@@ -346,14 +343,3 @@ def test_spawned_export_like_deploy_tool(video, tiny_checkpoint, tmp_path):
     assert 'onnxscript' not in done.stderr
     assert osp.isfile(tmp_path / 'end2end.onnx')
 
-
-def _nested(options):
-    """``{'model.backbone.x': 1}`` as ``{'model': {'backbone': {'x': 1}}}``."""
-    nested = {}
-    for dotted, value in options.items():
-        *parents, leaf = dotted.split('.')
-        node = nested
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return nested
