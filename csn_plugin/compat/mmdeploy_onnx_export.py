@@ -52,9 +52,11 @@ def mmdeploy_installed():
 
 
 def import_mmdeploy(module):
-    """``import_module(module)`` of mmdeploy; None, with a warning that
-    names the error, where the installed mmdeploy cannot be imported (the
-    plugin then works without its mmdeploy fixes)."""
+    """``import_module(module)`` of mmdeploy; None without mmdeploy, and
+    None with a warning that names the error where the installed mmdeploy
+    cannot be imported (the plugin then works without its mmdeploy fixes)."""
+    if not mmdeploy_installed():
+        return None
     try:
         return importlib.import_module(module)
     except Exception as error:  # a broken mmdeploy must not break the plugin
@@ -140,19 +142,16 @@ def install_mmdeploy_onnx_export():
     Returns:
         bool: Whether it was patched now.
     """
-    rewriters = 'mmdeploy.core.rewriters'
-    manager = mmdeploy_installed() and import_mmdeploy(
-        f'{rewriters}.rewriter_manager')
-    if not manager:
+    manager = import_mmdeploy('mmdeploy.core.rewriters.rewriter_manager')
+    if manager is None:
         return False
+    from mmdeploy.core.rewriters.function_rewriter import FunctionRewriter
     from torch.fx import _symbolic_trace
-    function_rewriter = importlib.import_module(
-        f'{rewriters}.function_rewriter')
     context = manager.RewriterContext
     if getattr(context.__enter__, '__csn_patched__', False):
         return False
     context.__enter__, context.__exit__ = _with_torchscript_export(context)
     if isinstance(_symbolic_trace._wrapped_fns_to_patch, dict):
-        rewriter = function_rewriter.FunctionRewriter
-        rewriter.enter, rewriter.exit = _with_fx_wrap_keys(rewriter)
+        FunctionRewriter.enter, FunctionRewriter.exit = _with_fx_wrap_keys(
+            FunctionRewriter)
     return True

@@ -31,9 +31,8 @@ that each data sample also gets MMAction2 1.2.0's ``pred_score`` and
 too.
 """
 import functools
-import importlib
 
-from .mmdeploy_onnx_export import import_mmdeploy, mmdeploy_installed
+from .mmdeploy_onnx_export import import_mmdeploy
 
 __all__ = ['install_mmdeploy_video_recognition']
 
@@ -94,17 +93,16 @@ def install_mmdeploy_video_recognition():
     Returns:
         bool: Whether they were patched now.
     """
-    deploy = 'mmdeploy.codebase.mmaction.deploy'
-    task_module = mmdeploy_installed() and import_mmdeploy(
-        f'{deploy}.video_recognition')
-    if not task_module:
+    task_module = import_mmdeploy(
+        'mmdeploy.codebase.mmaction.deploy.video_recognition')
+    if task_module is None:
         return False
+    from mmdeploy.codebase.mmaction.deploy.video_recognition_model import \
+        End2EndModel
     task = task_module.VideoRecognition
     if getattr(task.build_backend_model, '__csn_patched__', False):
         return False
     task.build_backend_model = _with_updater(task.build_backend_model)
     task.visualize = _with_pred_scores(task.visualize)
-    model = importlib.import_module(
-        f'{deploy}.video_recognition_model').End2EndModel
-    model.forward = _with_pred_score(model.forward)
+    End2EndModel.forward = _with_pred_score(End2EndModel.forward)
     return True
