@@ -71,6 +71,13 @@ DEPLOY_REQUIRES = [
     'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
 ]
 
+# OpenMMLab's deployment toolkit (docs/deploy.md#mmdeploy); its onnxruntime
+# backend needs onnxruntime, which it does not declare. mmdeploy 1.3.1 pins
+# protobuf<=3.20.2, so with it pip resolves onnx 1.17 and onnxruntime 1.26
+# (later ones want a newer protobuf). The plugin's fixes for it:
+# csn_plugin/compat/mmdeploy_*.py.
+MMDEPLOY_REQUIRES = ['mmdeploy==1.3.1', 'onnxruntime>=1.17']
+
 EXTRAS_REQUIRE = {
     # Everything a test imports. pytorchvideo: tests/test_tools/test_convert
     # builds its create_csn as the reference of the converter (its head
@@ -84,7 +91,7 @@ EXTRAS_REQUIRE = {
     'tests': [
         'pytest>=7', 'pytest-timeout', 'pytorchvideo==0.1.5', 'psutil',
         'imageio-ffmpeg', 'packaging', 'pyyaml', 'triton>=3.0'
-    ] + DEPLOY_REQUIRES,
+    ] + DEPLOY_REQUIRES + MMDEPLOY_REQUIRES,
     'benchmarks': ['psutil'],
     # MMAction2's tools/visualizations/vis_cam.py imports moviepy.editor,
     # which moviepy 2 removed; matplotlib draws the quickstart's plots.
@@ -93,6 +100,7 @@ EXTRAS_REQUIRE = {
     # (docs/gpu.md).
     'gpu': ['triton>=3.0'],
     'deploy': DEPLOY_REQUIRES,
+    'mmdeploy': MMDEPLOY_REQUIRES,
 }
 
 setup(

@@ -2,7 +2,8 @@
 
 ``patch_stack()`` runs once when ``csn_plugin`` is imported. The ``drn``
 placeholder and the VindLU guard go in first, before anything imports
-``mmaction.models``.
+``mmaction.models``; mmdeploy's fixes, where mmdeploy is installed, go in
+last.
 """
 from .bf16_scores import install_bf16_scores
 from .checkpoint_loading import install_checkpoint_allowlist
@@ -11,6 +12,8 @@ from .cpu_autocast import install_cpu_autocast
 from .cpu_distributed import install_cpu_distributed
 from .drn import install_drn_placeholder
 from .feature_extraction_tool import install_feature_extraction_video_root
+from .mmdeploy_onnx_export import install_mmdeploy_onnx_export
+from .mmdeploy_video_recognition import install_mmdeploy_video_recognition
 from .vindlu import install_vindlu_guard
 
 __all__ = ['patch_stack']
@@ -26,3 +29,6 @@ def patch_stack():
     install_bf16_scores()
     install_cpu_autocast()
     install_feature_extraction_video_root()
+    # mmdeploy, where installed: last, it imports mmaction's modules
+    install_mmdeploy_onnx_export()
+    install_mmdeploy_video_recognition()

@@ -111,7 +111,7 @@ def input_range_onnxruntime(onnx_file):
     values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     made_by = {out: node for node in graph.node for out in node.output}
     for node in graph.node:
-        source = made_by.get(node.input[0])
+        source = made_by.get(node.input[0]) if node.input else None
         if (node.op_type == 'QuantizeLinear' and source is not None
                 and INPUT_NAME in source.input):
             scale = float(values[node.input[1]])
