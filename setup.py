@@ -67,8 +67,11 @@ INSTALL_REQUIRES = [
 
 # ONNX export, onnxruntime and OpenVINO inference, int8 quantization
 # (docs/deploy.md)
+# ml_dtypes: onnxruntime's quantization imports it; onnx >= 1.18 brings it,
+# but with the mmdeploy extra pip resolves onnx 1.17, which does not.
 DEPLOY_REQUIRES = [
-    'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10'
+    'onnx>=1.14', 'onnxruntime>=1.17', 'openvino>=2024.0', 'nncf>=2.10',
+    'ml_dtypes'
 ]
 
 # OpenMMLab's deployment toolkit (docs/deploy.md#mmdeploy); its onnxruntime

@@ -20,6 +20,13 @@ _DISABLED = {p for p in os.environ.get('CSN_PLUGIN_DISABLE', '').split(',')
              if p}
 os.environ['CSN_PLUGIN_DISABLE'] = ','.join(sorted(_DISABLED | {'compile'}))
 
+# Triton's interpreter for the Triton kernels' tests, which run them on CPU
+# tensors (tests/test_models/test_acceleration/test_triton_*.py). Triton reads
+# the variable once, when it is first imported, and modules collected before
+# those tests import it (torch.compile does), so it is set here, first. No
+# test of the suite runs Triton kernels on GPU tensors.
+os.environ['TRITON_INTERPRET'] = '1'
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_DATA = osp.join(REPO, 'tests', 'data')
 BIN = osp.dirname(sys.executable)

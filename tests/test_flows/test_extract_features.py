@@ -258,9 +258,10 @@ def test_memory_does_not_grow_with_the_resolution(tmp_path, trained_config,
     small, hd = peak('small.mp4', *budget), peak('hd.mp4', *budget)
     full = peak('hd.mp4', '--decode', 'full', '--batch-size', '8')
     # 9 clips of 8 frames: a batch of 8 holds 64 decoded 1080p frames,
-    # 380 MiB, and a copy.
+    # 380 MiB; the full-size route shows at least half of that (seen:
+    # 295 to 900 MiB more), the bounded one none of it.
     assert hd < small + 100, (small, hd, full)
-    assert full > small + 300, (small, hd, full)
+    assert full > small + 190, (small, hd, full)
 
 
 def test_kill_inside_a_video_resumes_from_its_last_chunk(

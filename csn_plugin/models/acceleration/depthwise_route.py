@@ -28,8 +28,6 @@ under Triton's interpreter (``TRITON_INTERPRET=1``): the environment
 variable ``CSN_PLUGIN_FORCE=triton``, or ``with forced('triton'): ...``.
 A disabled path is never forced.
 """
-import contextlib
-import os
 import statistics
 from collections.abc import Mapping
 
@@ -38,10 +36,10 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from . import triton_depthwise
-from .support import enabled, log_once, tracing
+from .support import PathSwitch, enabled, log_once, tracing
 
 __all__ = [
-    'DepthwiseRouter', 'FORCEABLE', 'ROUTER', 'cuda_timer',
+    'DepthwiseRouter', 'FORCE', 'FORCEABLE', 'ROUTER', 'cuda_timer',
     'depthwise_conv3d_routed', 'forced', 'forced_paths', 'route'
 ]
 
@@ -51,36 +49,19 @@ FORCE_ENV = 'CSN_PLUGIN_FORCE'
 #: The dtypes routed to Triton (others take cuDNN's route).
 ROUTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
-_forced_here = []
-
-
-def _check_forceable(paths, where):
-    unknown = set(paths) - set(FORCEABLE)
-    if unknown:
-        raise ValueError(f'{where}: unknown path(s) to force '
-                         f'{sorted(unknown)}; choose from {list(FORCEABLE)}')
+#: The switch of ``CSN_PLUGIN_FORCE`` and :func:`forced`.
+FORCE = PathSwitch(FORCE_ENV, FORCEABLE, 'path(s) to force')
 
 
 def forced_paths():
     """The paths forced by ``CSN_PLUGIN_FORCE`` or :func:`forced`."""
-    paths = {p.strip() for p in os.environ.get(FORCE_ENV, '').split(',')
-             if p.strip()}
-    _check_forceable(paths, f'{FORCE_ENV}={os.environ.get(FORCE_ENV)!r}')
-    for more in _forced_here:
-        paths |= more
-    return paths
+    return FORCE.paths()
 
 
-@contextlib.contextmanager
 def forced(*paths):
     """Force the given paths (see :data:`FORCEABLE`) inside the ``with``
     block, wherever the kernel can compute the call."""
-    _check_forceable(paths, 'forced()')
-    _forced_here.append(set(paths))
-    try:
-        yield
-    finally:
-        _forced_here.pop()
+    return FORCE.scope(*paths, where='forced()')
 
 
 def cuda_timer(route, fn, warmup=3, reps=10):

@@ -26,8 +26,9 @@ import torch
 from mmengine.logging import print_log
 
 __all__ = [
-    'PATHS', 'cpu_summary', 'disabled', 'disabled_paths', 'enabled',
-    'hooked', 'log_once', 'native_bf16', 'tracing'
+    'DISABLE', 'PATHS', 'PathSwitch', 'cpu_summary', 'disabled',
+    'disabled_paths', 'enabled', 'hooked', 'log_once', 'native_bf16',
+    'tracing'
 ]
 
 #: The fast paths that can be switched off.
@@ -44,43 +45,73 @@ MODULE_HOOKS = ('_forward_hooks', '_forward_pre_hooks', '_backward_hooks',
 GLOBAL_HOOKS = ('_global_forward_hooks', '_global_forward_pre_hooks',
                 '_global_backward_hooks', '_global_backward_pre_hooks')
 
-_disabled_here = []  # sets pushed by disabled()
 _logged = set()
 
 
-def _check_paths(paths, where):
-    unknown = set(paths) - set(PATHS)
-    if unknown:
-        raise ValueError(f'{where}: unknown fast path(s) {sorted(unknown)}; '
-                         f'choose from {list(PATHS)}')
+class PathSwitch:
+    """A set of path names from an environment variable (comma-separated)
+    and from ``with`` blocks: :data:`DISABLE` switches fast paths off,
+    ``depthwise_route.FORCE`` forces them.
+
+    Args:
+        env_var (str): The environment variable read at every query (so
+            subprocesses inherit it and tests can set it).
+        choices (tuple[str]): The names it accepts; others raise.
+        what (str): What the names are, for the error message.
+    """
+
+    def __init__(self, env_var, choices, what):
+        self.env_var = env_var
+        self.choices = tuple(choices)
+        self.what = what
+        self._here = []  # sets pushed by scope()
+
+    def check(self, paths, where):
+        unknown = set(paths) - set(self.choices)
+        if unknown:
+            raise ValueError(f'{where}: unknown {self.what} '
+                             f'{sorted(unknown)}; choose from '
+                             f'{list(self.choices)}')
+
+    def paths(self):
+        """The names set by the environment variable or a ``with`` block."""
+        value = os.environ.get(self.env_var, '')
+        paths = {p.strip() for p in value.split(',') if p.strip()}
+        self.check(paths, f'{self.env_var}={value!r}')
+        for more in self._here:
+            paths |= more
+        return paths
+
+    @contextlib.contextmanager
+    def scope(self, *paths, where='with'):
+        """Add ``paths`` inside the ``with`` block."""
+        self.check(paths, where)
+        self._here.append(set(paths))
+        try:
+            yield
+        finally:
+            self._here.pop()
+
+
+#: The switch of ``CSN_PLUGIN_DISABLE`` and :func:`disabled`.
+DISABLE = PathSwitch(ENV_VAR, PATHS, 'fast path(s)')
 
 
 def disabled_paths():
     """The fast paths switched off by ``CSN_PLUGIN_DISABLE`` or
     :func:`disabled`."""
-    paths = {p.strip() for p in os.environ.get(ENV_VAR, '').split(',')
-             if p.strip()}
-    _check_paths(paths, f'{ENV_VAR}={os.environ.get(ENV_VAR)!r}')
-    for more in _disabled_here:
-        paths |= more
-    return paths
+    return DISABLE.paths()
 
 
 def enabled(path):
     """Whether the fast path ``path`` (one of :data:`PATHS`) may run."""
-    _check_paths([path], 'enabled()')
+    DISABLE.check([path], 'enabled()')
     return path not in disabled_paths()
 
 
-@contextlib.contextmanager
 def disabled(*paths):
     """Switch the given fast paths off inside the ``with`` block."""
-    _check_paths(paths, 'disabled()')
-    _disabled_here.append(set(paths))
-    try:
-        yield
-    finally:
-        _disabled_here.pop()
+    return DISABLE.scope(*paths, where='disabled()')
 
 
 def log_once(key, message, level='INFO'):

@@ -1,6 +1,6 @@
 """The Triton depthwise 3D conv kernels and their router, on the CPU under
-Triton's interpreter (``TRITON_INTERPRET=1``, set by this folder's
-conftest), against ``F.conv3d``: forward values and the gradients of input,
+Triton's interpreter (``TRITON_INTERPRET=1``, set by tests/conftest.py),
+against ``F.conv3d``: forward values and the gradients of input,
 weight, bias and residual, for every stride CSN's configs use, dilation 1
 and 2, with and without ReLU and residual, NCDHW and NDHWC, fp32 (tight),
 bf16 and fp16 (loose). Triton is imported by the kernels' first use, not
@@ -26,11 +26,11 @@ STRIDES = [(1, 1, 1), (2, 2, 2), (1, 2, 2), (2, 1, 1)]
 
 @pytest.fixture(autouse=True)
 def interpret(monkeypatch):
-    """Triton's interpreter for CPU tensors (this folder's conftest set
+    """Triton's interpreter for CPU tensors (tests/conftest.py set
     ``TRITON_INTERPRET=1`` before Triton's import), and no forced or
     disabled path from the caller's environment."""
     assert os.environ.get('TRITON_INTERPRET') == '1', (
-        'Triton was imported before conftest.py could set TRITON_INTERPRET')
+        'TRITON_INTERPRET=1 is not set: tests/conftest.py sets it')
     monkeypatch.delenv('CSN_PLUGIN_FORCE', raising=False)
     monkeypatch.setenv('CSN_PLUGIN_DISABLE', 'compile')
 

@@ -3,7 +3,7 @@ the ``triton`` path forced (what CUDA takes where the router measured the
 kernel faster), training steps (BN training and BN frozen) and deployed
 inference give what the plain route gives, and every depthwise conv of the
 network went through the kernel. On the CPU under Triton's interpreter
-(this folder's conftest)."""
+(tests/conftest.py sets TRITON_INTERPRET=1)."""
 import pytest
 import torch
 
