@@ -303,8 +303,7 @@ def main():
               f'torch {torch.__version__}, {args.threads} threads; config: '
               f'{osp.relpath(args.config, REPO)} (random weights), clips of '
               f'32x2 frames every {args.stride}, --max-memory '
-              f'{args.max_memory}
-')
+              f'{args.max_memory}\n')
         run_resolutions(args, env)
         return
     print(f'CPU: {cpu_summary()}, {os.cpu_count()} cores; '
